@@ -122,7 +122,8 @@ def _dpid(value: Any, path: Path_) -> int:
         try:
             value = int(value, 16) if value.lower().startswith("0x") else int(value)
         except ValueError:
-            raise TopologyError(f"dpid must be an integer or '0x...' hex, got {value!r}", path)
+            raise TopologyError(f"dpid must be an integer or '0x...' hex, got {value!r}",
+                                path) from None
     return _int(value, path, 1, MAX_DPID, "dpid")
 
 
@@ -231,9 +232,11 @@ def _hosts(data: Any, switches: dict[str, Switch], links: list[Link]) -> list[Ho
         port = _int(attrs["port"], (*path, "port"), 1, MAX_PORT, "port")
         ref = PortRef(switch, port)
         if ref in trunk:
-            raise TopologyError(f"port {ref} is a fiber link port, not an edge port", (*path, "port"))
+            raise TopologyError(f"port {ref} is a fiber link port, not an edge port",
+                                (*path, "port"))
         if ref in ports:
-            raise TopologyError(f"port {ref} is already used by host '{ports[ref]}'", (*path, "port"))
+            raise TopologyError(f"port {ref} is already used by host '{ports[ref]}'",
+                                (*path, "port"))
         mac = str(attrs["mac"]).lower()
         if not _MAC.match(mac) or int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":
             raise TopologyError(f"mac must be a unicast MAC like 00:00:00:00:00:01, "
@@ -244,7 +247,7 @@ def _hosts(data: Any, switches: dict[str, Switch], links: list[Link]) -> list[Ho
             iface = ipaddress.ip_interface(str(attrs["ip"]))
         except ValueError:
             raise TopologyError(f"ip must be an address with prefix like 10.0.0.1/24, "
-                                f"got {attrs['ip']!r}", (*path, "ip"))
+                                f"got {attrs['ip']!r}", (*path, "ip")) from None
         if "/" not in str(attrs["ip"]):
             raise TopologyError(f"ip needs a prefix length, like 10.0.0.1/24, got {attrs['ip']!r}",
                                 (*path, "ip"))

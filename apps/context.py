@@ -1,0 +1,39 @@
+"""The state the Ryu apps share: one instance per controller process.
+
+Each app names it in `_CONTEXTS = {"metroshare": MetroshareContext}`; Ryu
+builds it once, before the apps, from the settings the launcher configured.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controller.core import ServiceCore
+
+from controller.store import open_store
+from metroshare.settings import Settings, resolve_admin_token
+from topology import load_topology
+
+_settings: Settings | None = None
+
+
+def configure(settings: Settings) -> None:
+    """Called by the launcher before Ryu instantiates the contexts."""
+    global _settings
+    _settings = settings
+
+
+class MetroshareContext:
+    """Topology, service core and connected switches of this controller."""
+
+    def __init__(self) -> None:
+        if _settings is None:
+            raise RuntimeError("apps.context.configure() was not called: "
+                               "run `metroshare controller`")
+        self.settings = _settings
+        self.topology = load_topology(_settings.topology_path)
+        self.store = open_store(_settings.db)
+        self.admin_token = resolve_admin_token(_settings.db)
+        self.core = ServiceCore(self.topology, self.store, admin_token=self.admin_token)
+        # switch name -> ryu Datapath, for every switch of the topology that is connected
+        self.connected: dict[str, Any] = {}

@@ -1,0 +1,125 @@
+"""The `metroshare` command line (CONTRACT §1).
+
+Exit codes: 0 clean stop, 2 bad arguments or bad topology file, 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from topology import Topology, TopologyError, load_topology
+
+PACKAGED_TOPOLOGY = Path(__file__).resolve().parent.parent / "mininet_scenarios" / "metro.yaml"
+
+
+def load_or_exit(path: Path) -> Topology:
+    try:
+        return load_topology(path)
+    except TopologyError as err:
+        print(f"metroshare: {err}", file=sys.stderr)
+        raise SystemExit(2) from err
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 1..65535, got {value}")
+    return port
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return host, _port(port)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="metroshare", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("controller", help="run the Ryu controller, REST API and web UI")
+    c.add_argument("--topology", type=Path, required=True, help="topology YAML file")
+    c.add_argument("--db", required=True, help="SQLite database file (or SQLAlchemy URL)")
+    c.add_argument("--ofp-port", type=_port, default=6653, help="OpenFlow listen port")
+    c.add_argument("--api-host", default="127.0.0.1", help="REST API / web UI address")
+    c.add_argument("--api-port", type=_port, default=8080, help="REST API / web UI port")
+    c.add_argument("--tls-cert", type=Path, help="serve the API over HTTPS with this certificate")
+    c.add_argument("--tls-key", type=Path, help="private key of --tls-cert")
+
+    m = sub.add_parser("mininet", help="run the topology in Mininet")
+    m.add_argument("--topology", type=Path, required=True, help="topology YAML file")
+    m.add_argument("--controller", type=_host_port, default=("127.0.0.1", 6653),
+                   help="controller address HOST:PORT")
+    m.add_argument("--no-cli", action="store_true", help="no Mininet CLI: wait until SIGTERM")
+
+    d = sub.add_parser("demo", help="OVS, controller, the metro tree and sample parties")
+    d.add_argument("--topology", type=Path, default=PACKAGED_TOPOLOGY, help=argparse.SUPPRESS)
+    d.add_argument("--ofp-port", type=_port, default=6653, help="OpenFlow listen port")
+    d.add_argument("--api-port", type=_port, default=8080, help="web UI port")
+    d.add_argument("--no-cli", action="store_true", help="no Mininet CLI: wait until SIGTERM")
+    return p
+
+
+def _controller(args: argparse.Namespace) -> int:
+    from metroshare.launcher import run_controller
+    from metroshare.settings import Settings
+
+    load_or_exit(args.topology)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("metroshare: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    for f in (args.tls_cert, args.tls_key):
+        if f is not None and not f.is_file():
+            print(f"metroshare: {f}: no such file", file=sys.stderr)
+            return 2
+    settings = Settings(topology_path=args.topology, db=args.db, ofp_port=args.ofp_port,
+                        api_host=args.api_host, api_port=args.api_port,
+                        tls_cert=args.tls_cert, tls_key=args.tls_key)
+    return run_controller(settings)
+
+
+def wait_for_signal() -> None:
+    """Block until SIGTERM or SIGINT."""
+    received = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda s, f: received.append(s))
+    while not received:
+        signal.pause()
+
+
+def _mininet(args: argparse.Namespace) -> int:
+    topology = load_or_exit(args.topology)
+    from mininet.cli import CLI
+    from mininet.log import setLogLevel
+
+    from mininet_scenarios.network import MetroNetwork
+
+    setLogLevel("info")
+    with MetroNetwork(topology, args.controller) as net:
+        if args.no_cli:
+            print("metroshare: Mininet network running; send SIGTERM to stop", flush=True)
+            wait_for_signal()
+        else:
+            CLI(net)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.command == "controller":
+        return _controller(args)
+    if args.command == "mininet":
+        return _mininet(args)
+    from metroshare.demo import run_demo
+
+    return run_demo(args.topology, args.ofp_port, args.api_port, args.no_cli)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
