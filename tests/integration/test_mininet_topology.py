@@ -42,7 +42,9 @@ def test_network_agrees_with_file_port_for_port(network_lock, metro_yaml):
     with MetroNetwork(topo, ("127.0.0.1", 1)) as net:
         assert sorted(sh("ovs-vsctl", "list-br").split()) == sorted(topo.switches)
         for s in topo.switches.values():
-            get = lambda col: sh("ovs-vsctl", "get", "Bridge", s.name, col).strip()  # noqa: E731
+            def get(col: str, bridge: str = s.name) -> str:
+                return sh("ovs-vsctl", "get", "Bridge", bridge, col).strip()
+
             assert int(get("datapath_id").strip('"'), 16) == s.dpid
             assert get("datapath_type") == "netdev"
             assert get("fail_mode") == "secure"
