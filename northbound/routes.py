@@ -1,0 +1,130 @@
+"""The route table: every endpoint, its auth rule, and the one core call it makes.
+
+Nearly every endpoint is one core method called with the actor, the path
+parameters and the body: the core owns every rule (who may see what, what a
+field may hold). The table is also the list of implemented routes
+that the OpenAPI document is checked against.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from webob import Request
+
+from northbound.envelope import RequestError, query_int
+
+# Ids are SQLite integers: more than 18 digits cannot name anything, so 404.
+_PARAM_PATTERNS = {"id": r"(?P<id>[0-9]{1,18})", "party": r"(?P<party>[^/]+)"}
+
+
+@dataclass
+class Call:
+    """What a handler gets: the core, the authenticated actor, path params, body."""
+
+    core: Any
+    actor: Any
+    params: dict[str, Any]
+    body: dict[str, Any]
+    req: Request
+    route: Route
+    site: Any = None
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint; `handler` answers it (see `core_call` for the usual one)."""
+
+    method: str
+    template: str
+    handler: Callable[[Call], Any]
+    status: int = 200
+    root: str = "result"          # XML root element
+    body: bool = False            # takes a JSON object body
+    auth: bool = True             # needs a bearer token
+    pattern: re.Pattern = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        regex = re.sub(r"\{(\w+)\}", lambda m: _PARAM_PATTERNS[m.group(1)], self.template)
+        object.__setattr__(self, "pattern", re.compile(f"^{regex}$"))
+
+
+def core_call(name: str) -> Callable[[Call], Any]:
+    """`core.<name>(actor, *path params, body?)`: how nearly every endpoint is served."""
+    def handler(c: Call) -> Any:
+        args = [*c.params.values(), c.body] if c.route.body else [*c.params.values()]
+        return getattr(c.core, name)(c.actor, *args)
+    handler.__name__ = name
+    return handler
+
+
+def match(method: str, path: str) -> tuple[Route, dict[str, Any]]:
+    """The route for a request, or 404 (no such path) / 405 (path, other method)."""
+    allowed = []
+    for candidate in ROUTES:
+        found = candidate.pattern.match(path)
+        if not found:
+            continue
+        if candidate.method == method:
+            params = {k: int(v) if k == "id" else v for k, v in found.groupdict().items()}
+            return candidate, params
+        allowed.append(candidate.method)
+    if allowed:
+        raise RequestError(405, "method_not_allowed", f"{method} is not allowed on {path}",
+                           {"Allow": ", ".join(sorted(set(allowed)))})
+    raise RequestError(404, "not_found", f"no resource at {path}")
+
+
+API = "/api/v1"
+
+
+def _events(c: Call) -> Any:
+    return c.core.list_events(c.actor, since=query_int(c.req, "since"))
+
+
+def _openapi(c: Call) -> Any:
+    return c.site.openapi
+
+
+def _healthz(c: Call) -> Any:
+    return {"status": "ok", "switches_connected": c.site.switches_connected()}
+
+
+def _metrics(c: Call) -> Any:
+    if not c.actor.is_admin:
+        raise RequestError(403, "forbidden", "/metrics needs the admin token")
+    return c.site.metrics_text()
+
+
+ROUTES: list[Route] = [
+    Route("POST", f"{API}/parties", core_call("create_party"), 201, "party", body=True),
+    Route("GET", f"{API}/parties", core_call("list_parties"), root="parties"),
+    Route("GET", f"{API}/parties/{{id}}", core_call("get_party"), root="party"),
+    Route("PATCH", f"{API}/parties/{{id}}", core_call("update_party"), root="party", body=True),
+    Route("GET", f"{API}/me", core_call("me"), root="party"),
+    Route("GET", f"{API}/topology", core_call("topology_view"), root="topology"),
+    Route("GET", f"{API}/events", _events, root="events"),
+    Route("POST", f"{API}/services", core_call("create_service"), 201, "service", body=True),
+    Route("GET", f"{API}/services", core_call("list_services"), root="services"),
+    Route("GET", f"{API}/services/{{id}}", core_call("get_service"), root="service"),
+    Route("DELETE", f"{API}/services/{{id}}", core_call("teardown_service"), root="service"),
+    Route("POST", f"{API}/services/{{id}}/offers", core_call("create_offer"), 201, "offer",
+          body=True),
+    Route("DELETE", f"{API}/services/{{id}}/members/{{party}}", core_call("remove_member"),
+          root="service"),
+    Route("GET", f"{API}/offers", core_call("list_offers"), root="offers"),
+    Route("POST", f"{API}/offers/{{id}}/accept", core_call("accept_offer"), root="offer",
+          body=True),
+    Route("POST", f"{API}/offers/{{id}}/decline", core_call("decline_offer"), root="offer"),
+    Route("DELETE", f"{API}/offers/{{id}}", core_call("withdraw_offer"), root="offer"),
+    Route("POST", f"{API}/invitations/accept", core_call("accept_invitation"), root="offer",
+          body=True),
+    Route("GET", f"{API}/orders", core_call("list_orders"), root="orders"),
+    Route("PATCH", f"{API}/orders/{{id}}", core_call("update_order"), root="order", body=True),
+    Route("GET", f"{API}/openapi.json", _openapi, root="openapi", auth=False),
+    Route("GET", "/healthz", _healthz, root="health", auth=False),
+    Route("GET", "/metrics", _metrics),
+]
