@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from metroshare.cli import load_or_exit, wait_for_signal
+from metroshare.settings import ADMIN_TOKEN_ENV
 
 CONNECT_TIMEOUT_S = 30
+ACCOUNT = {"status": "active", "service_kinds": ["ethernet-channel", "secure-bandwidth"],
+           "max_bandwidth_mbps": 1000, "max_channels": 4}
+# Three sample companies, each with customer equipment on demo hosts.
+SAMPLE_PARTIES = {"acme": ["h1", "h5"], "globex": ["h3", "h7"], "initech": ["h2", "h4", "h6", "h8"]}
 
 
 def _start_controller(topology: Path, db: str, ofp_port: int, api_port: int,
-                      log: Path) -> subprocess.Popen:
+                      admin_token: str, log: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "metroshare.cli", "controller", "--topology", str(topology),
            "--db", db, "--ofp-port", str(ofp_port), "--api-port", str(api_port)]
+    env = {**os.environ, ADMIN_TOKEN_ENV: admin_token}
     with open(log, "w") as out:
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
 def _wait_connected(names: list[str], log: Path, controller: subprocess.Popen) -> list[str]:
@@ -34,6 +44,63 @@ def _wait_connected(names: list[str], log: Path, controller: subprocess.Popen) -
         time.sleep(0.2)
 
 
+def _api(url: str, token: str, body: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        url, data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def create_sample_parties(api: str, admin_token: str, topology) -> dict[str, str]:
+    """Sample parties with interfaces on the demo hosts; returns name -> token."""
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    while True:
+        try:
+            urllib.request.urlopen(f"{api}/healthz", timeout=2).close()
+            break
+        except (urllib.error.URLError, OSError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    existing = {p["name"] for p in _api(f"{api}/api/v1/parties", admin_token)}
+    tokens = {}
+    for name, hosts in SAMPLE_PARTIES.items():
+        if name in existing:
+            continue
+        interfaces = [{"name": f"{name}-{h}", "switch": topology.hosts[h].switch,
+                       "port": topology.hosts[h].port, "mac": topology.hosts[h].mac,
+                       "location": f"host {h}"} for h in hosts]
+        party = _api(f"{api}/api/v1/parties", admin_token,
+                     {"name": name, "account": ACCOUNT, "interfaces": interfaces})
+        tokens[name] = party["token"]
+    return tokens
+
+
+def _banner(topology, controller, log: Path, ofp_port: int, api: str, admin_token: str,
+            tokens: dict[str, str], missing: list[str], no_cli: bool) -> str:
+    connected = len(topology.switches) - len(missing)
+    lines = [
+        "", "metroshare demo is running",
+        f"  controller  pid {controller.pid}, OpenFlow on 127.0.0.1:{ofp_port}, log {log}",
+        f"  web UI      {api}/   (log in with a token below)",
+        f"  switches    {connected} of {len(topology.switches)} connected"
+        + (f" (missing: {', '.join(missing)})" if missing else ""),
+        f"  admin       token {admin_token}",
+    ]
+    for name, token in tokens.items():
+        hosts = ", ".join(SAMPLE_PARTIES[name])
+        lines.append(f"  {name:<11} token {token}   equipment on {hosts}")
+    lines += [
+        "  hosts       " + ", ".join(f"{h.name} {h.ip}" for h in topology.hosts.values()),
+        "Try: as acme, create a point-to-point service on acme-h1 and offer it to globex;",
+        "as globex, accept on globex-h3; then `h1 ping h3` at the mininet> prompt.",
+        "Stop with " + ("Ctrl-C or SIGTERM" if no_cli else "'exit' (or Ctrl-D) at the prompt")
+        + "; the bridges, hosts and the controller are removed on the way out.", "",
+    ]
+    return "\n".join(lines)
+
+
 def run_demo(topology_path: Path, ofp_port: int, api_port: int, no_cli: bool) -> int:
     topology = load_or_exit(topology_path)
     from mininet.cli import CLI
@@ -43,28 +110,19 @@ def run_demo(topology_path: Path, ofp_port: int, api_port: int, no_cli: bool) ->
 
     workdir = Path(tempfile.mkdtemp(prefix="metroshare-demo-"))
     db, log = str(workdir / "metroshare.db"), workdir / "controller.log"
-    controller = _start_controller(topology_path, db, ofp_port, api_port, log)
+    admin_token = os.environ.get(ADMIN_TOKEN_ENV) or secrets.token_urlsafe(32)
+    api = f"http://127.0.0.1:{api_port}"
+    controller = _start_controller(topology_path, db, ofp_port, api_port, admin_token, log)
     try:
         setLogLevel("warning")
         with MetroNetwork(topology, ("127.0.0.1", ofp_port)) as net:
-            hosts = ", ".join(f"{h.name} {h.ip} on {h.switch}:{h.port}"
-                              for h in topology.hosts.values())
             missing = _wait_connected(sorted(topology.switches), log, controller)
             if controller.poll() is not None:
                 print(f"metroshare: the controller stopped; see {log}", file=sys.stderr)
                 return 1
-            print(f"""
-metroshare demo is running
-  controller  pid {controller.pid}, OpenFlow on 127.0.0.1:{ofp_port}, log {log}
-  web UI      http://127.0.0.1:{api_port}/
-  admin token in {db}.admin-token
-  switches    {len(topology.switches) - len(missing)} of {len(topology.switches)} connected"""
-                  + (f" (missing: {', '.join(missing)})" if missing else "")
-                  + f"""
-  hosts       {hosts}
-Stop with {'Ctrl-C or SIGTERM' if no_cli else "'exit' (or Ctrl-D) in the Mininet CLI"};
-the bridges, hosts and the controller are removed on the way out.
-""", flush=True)
+            tokens = create_sample_parties(api, admin_token, topology)
+            print(_banner(topology, controller, log, ofp_port, api, admin_token, tokens,
+                          missing, no_cli), flush=True)
             if no_cli or not os.isatty(0):
                 wait_for_signal()
             else:
