@@ -11,11 +11,23 @@ from dataclasses import dataclass
 
 # A match is a sorted tuple of (field, value) or (field, (value, mask)),
 # field names as in ryu's OFPMatch: in_port, eth_src, eth_dst, vlan_vid.
+# Values are exactly what goes into OFPMatch: vlan_vid is VLAN_UNTAGGED (0)
+# for "no tag" and vlan_tag(vid) == OFPVID_PRESENT | vid for a tag; MACs are
+# lower-case "aa:bb:cc:dd:ee:ff" strings.
 Match = tuple[tuple[str, object], ...]
+
+OFPVID_PRESENT = 0x1000
+VLAN_UNTAGGED = 0x0000
+
+# Cookies: the top 16 bits say who owns a flow, the low 48 bits which service.
+COOKIE_SERVICE_PREFIX = 0x6D73  # "ms"
+COOKIE_INFRA = 0x6D69 << 48     # "mi": fixed flows every switch has (table-miss drops)
+_SERVICE_ID_BITS = 48
 
 # Actions, as small tuples:
 #   ("push_vlan",)          push an 802.1Q tag (ethertype 0x8100)
-#   ("set_vlan_vid", vid)   set the tag's VID (plain VID; the OFPVID_PRESENT bit is added on the wire)
+#   ("set_vlan_vid", vid)   set the tag's VID: a PLAIN VID (1..4094); the app adds
+#                           OFPVID_PRESENT when it builds OFPActionSetField
 #   ("pop_vlan",)
 #   ("output", port)
 #   ("group", group_id)
@@ -25,6 +37,27 @@ Action = tuple
 def match(**fields: object) -> Match:
     """A canonical Match from keyword fields."""
     return tuple(sorted(fields.items()))
+
+
+def vlan_tag(vid: int) -> int:
+    """The vlan_vid match value of a frame tagged `vid` (OFPVID_PRESENT set)."""
+    if not 1 <= vid <= 4094:
+        raise ValueError(f"VLAN {vid} is outside 1..4094")
+    return OFPVID_PRESENT | vid
+
+
+def service_cookie(service_id: int) -> int:
+    """The cookie of every flow of a service, so its rules can be found and removed alone."""
+    if not 0 <= service_id < 1 << _SERVICE_ID_BITS:
+        raise ValueError(f"service id {service_id} does not fit in a cookie")
+    return COOKIE_SERVICE_PREFIX << _SERVICE_ID_BITS | service_id
+
+
+def service_of_cookie(cookie: int) -> int | None:
+    """The service id a cookie names, or None for infrastructure and foreign flows."""
+    if cookie >> _SERVICE_ID_BITS != COOKIE_SERVICE_PREFIX:
+        return None
+    return cookie & ((1 << _SERVICE_ID_BITS) - 1)
 
 
 @dataclass(frozen=True, order=True)
@@ -42,7 +75,11 @@ class Flow:
 
 @dataclass(frozen=True, order=True)
 class Group:
-    """An ALL group: every bucket gets a copy of the frame."""
+    """An ALL group: every bucket gets a copy of the frame.
+
+    `group_id` is the service's VLAN: a service has at most one group per
+    switch and VLANs are unique in the network, so ids never collide.
+    """
 
     group_id: int
     buckets: tuple[tuple[Action, ...], ...]
@@ -50,7 +87,11 @@ class Group:
 
 @dataclass(frozen=True, order=True)
 class Meter:
-    """A DROP-band meter in kb/s (the only band the userspace datapath has)."""
+    """A DROP-band meter in kb/s (the only band the userspace datapath has).
+
+    Install with flags KBPS | BURST. `meter_id` is the member's id
+    (MemberIntent.member_id), unique across the network.
+    """
 
     meter_id: int
     rate_kbps: int

@@ -1,0 +1,234 @@
+"""Compile live services into the exact rules of each switch of the metro tree.
+
+Pure and deterministic: the same topology and intents always give the same
+SwitchTables, so reconciliation can compare what a switch holds with what it
+should hold as plain sets. docs/flows.md explains the pipeline and proves the
+rule counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from flows.intent import (
+    MULTIPOINT,
+    POINT_TO_MULTIPOINT,
+    POINT_TO_POINT,
+    MemberIntent,
+    ServiceIntent,
+)
+from flows.pipeline import (
+    CLASSIFY,
+    FORWARD,
+    PRIORITY_ACCEPT,
+    PRIORITY_FLOOD,
+    PRIORITY_UNICAST,
+    TABLES,
+    TO_ROOT,
+    Table,
+)
+from flows.rules import (
+    VLAN_UNTAGGED,
+    Action,
+    Flow,
+    Group,
+    Meter,
+    SwitchTables,
+    service_cookie,
+    vlan_tag,
+)
+from topology.model import Subtree, Topology
+
+MAX_METER_ID = 0xFFFF0000  # OFPM_MAX
+BURST_SECONDS = 0.1        # a meter's burst: this much traffic at the full rate
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A service that needs rules, with the part of the tree it spans."""
+
+    intent: ServiceIntent
+    subtree: Subtree
+    root: MemberIntent | None  # point-to-multipoint only
+
+    @property
+    def cookie(self) -> int:
+        return service_cookie(self.intent.service_id)
+
+    @property
+    def tag(self) -> int:
+        return vlan_tag(self.intent.vlan)
+
+
+def compile_network(
+    topology: Topology, intents: Iterable[ServiceIntent]
+) -> dict[str, SwitchTables]:
+    """The desired tables of every switch, for the services in `intents`."""
+    plans = _plans(topology, intents)
+    return {name: _compile(plans, name) for name in sorted(topology.switches)}
+
+
+def compile_switch(
+    topology: Topology, intents: Iterable[ServiceIntent], switch_name: str
+) -> SwitchTables:
+    """The desired tables of one switch (what reconciliation compares against)."""
+    if switch_name not in topology.switches:
+        raise ValueError(f"switch {switch_name} is not in the topology")
+    return _compile(_plans(topology, intents), switch_name)
+
+
+def meter_for(intent: ServiceIntent, member: MemberIntent) -> Meter:
+    """The ingress policer of a member: the service bandwidth as a DROP band."""
+    rate_kbps = intent.bandwidth_mbps * 1000
+    return Meter(member.member_id, rate_kbps, max(int(rate_kbps * BURST_SECONDS), 64))
+
+
+# -- validation and planning -------------------------------------------------
+
+
+def _plans(topology: Topology, intents: Iterable[ServiceIntent]) -> list[_Plan]:
+    """Validate the intents together and plan those with something to install."""
+    plans = []
+    seen_services: set[int] = set()
+    seen_vlans: dict[int, int] = {}
+    seen_members: set[int] = set()
+    for intent in sorted(intents, key=lambda i: i.service_id):
+        sid = intent.service_id
+        if sid in seen_services:
+            raise ValueError(f"service {sid} is given twice")
+        seen_services.add(sid)
+        if intent.vlan in seen_vlans:
+            raise ValueError(
+                f"services {seen_vlans[intent.vlan]} and {sid} share VLAN {intent.vlan}"
+            )
+        seen_vlans[intent.vlan] = sid
+        for m in intent.members:
+            if m.member_id in seen_members:
+                raise ValueError(f"member {m.member_id} is given twice (service {sid})")
+            seen_members.add(m.member_id)
+        plan = _plan(topology, intent)
+        if plan is not None:
+            plans.append(plan)
+    return plans
+
+
+def _plan(topology: Topology, intent: ServiceIntent) -> _Plan | None:
+    sid, members = intent.service_id, intent.members
+    vlan_tag(intent.vlan)  # validates the range
+    service_cookie(sid)
+    if intent.type not in (POINT_TO_POINT, POINT_TO_MULTIPOINT, MULTIPOINT):
+        raise ValueError(f"service {sid} has unknown type {intent.type!r}")
+    if intent.bandwidth_mbps < 1:
+        raise ValueError(f"service {sid} has bandwidth {intent.bandwidth_mbps} Mb/s")
+    if intent.type == POINT_TO_POINT and len(members) > 2:
+        raise ValueError(f"point-to-point service {sid} has {len(members)} members")
+    macs = [m.mac for m in members]
+    if len(set(macs)) != len(macs):
+        raise ValueError(f"service {sid} has two members with the same MAC")
+    for m in members:
+        if not 1 <= m.member_id <= MAX_METER_ID:
+            raise ValueError(f"member {m.member_id} of service {sid}: id unusable as meter id")
+    root = None
+    if intent.type == POINT_TO_MULTIPOINT:
+        roots = [m for m in members if m.role == "root"]
+        if len(roots) > 1:
+            raise ValueError(f"point-to-multipoint service {sid} has {len(roots)} roots")
+        if not roots or len(members) < 2:
+            return None  # leaves alone may reach nobody
+        root = roots[0]
+    if len(members) < 2:
+        return None
+    return _Plan(intent, topology.subtree(m.edge_port for m in members), root)
+
+
+# -- rules of one switch -------------------------------------------------------
+
+
+def _compile(plans: list[_Plan], switch: str) -> SwitchTables:
+    flows: dict[tuple, Flow] = {}
+    groups: dict[int, Group] = {}
+    meters: dict[int, Meter] = {}
+    for table in TABLES:
+        flows[_key(table.miss())] = table.miss()
+    for plan in plans:
+        if switch not in plan.subtree.ports:
+            continue
+        plan_flows, group, plan_meters = _service_rules(plan, switch)
+        for flow in plan_flows:
+            if _key(flow) in flows:
+                raise ValueError(
+                    f"service {plan.intent.service_id} clashes on {switch} with "
+                    f"another rule matching {dict(flow.match)} in table {flow.table}"
+                )
+            flows[_key(flow)] = flow
+        groups[group.group_id] = group
+        meters.update((m.meter_id, m) for m in plan_meters)
+    return SwitchTables(frozenset(flows.values()), frozenset(groups.values()),
+                        frozenset(meters.values()))
+
+
+def _key(flow: Flow) -> tuple:
+    """What identifies a flow on a switch (OpenFlow's strict match)."""
+    return (flow.table, flow.priority, flow.match)
+
+
+def _service_rules(plan: _Plan, switch: str) -> tuple[list[Flow], Group, list[Meter]]:
+    """Classify, forward and flood rules of one service on one switch."""
+    intent, subtree, cookie, tag = plan.intent, plan.subtree, plan.cookie, plan.tag
+    edge_ports = {m.edge_port.port for m in intent.members if m.edge_port.switch == switch}
+
+    def out(port: int) -> tuple[Action, ...]:
+        """Output to a port, untagging the frame when the port is a member's."""
+        if port in edge_ports:
+            return (("pop_vlan",), ("output", port))
+        return (("output", port),)
+
+    ports = subtree.ports[switch]
+    if plan.root is None:
+        up = None
+        flood_ports = ports
+        steered = intent.members
+    else:
+        # Orient the tree at the root: frames entering through `up` come from
+        # the root, frames entering any other port come from a leaf.
+        up = subtree.next_port(switch, plan.root.edge_port)
+        flood_ports = ports - {up}
+        steered = tuple(m for m in intent.members
+                        if m is not plan.root and subtree.next_port(switch, m.edge_port) != up)
+
+    def after(port: int) -> Table:
+        return FORWARD if up is None or port == up else TO_ROOT
+
+    flows, meters = [], []
+    for m in intent.members:
+        if m.edge_port.switch != switch:
+            continue
+        meter = meter_for(intent, m)
+        meters.append(meter)
+        flows.append(CLASSIFY.flow(
+            PRIORITY_ACCEPT, cookie,
+            actions=(("push_vlan",), ("set_vlan_vid", intent.vlan)),
+            goto=after(m.edge_port.port), meter=meter.meter_id,
+            in_port=m.edge_port.port, vlan_vid=VLAN_UNTAGGED, eth_src=m.mac,
+        ))
+    for port in sorted(subtree.trunk_ports(switch)):
+        flows.append(CLASSIFY.flow(
+            PRIORITY_ACCEPT, cookie, goto=after(port), in_port=port, vlan_vid=tag))
+
+    group = Group(intent.vlan, tuple(out(p) for p in sorted(flood_ports)))
+    flows.append(FORWARD.flow(PRIORITY_FLOOD, cookie, actions=(("group", group.group_id),),
+                              vlan_vid=tag))
+    # Where a flooded frame has only one way out besides its ingress, flooding
+    # already is unicast forwarding: steer by destination only at branches.
+    ways_out = len(flood_ports) - (1 if up is None else 0)
+    if ways_out >= 2:
+        for m in steered:
+            flows.append(FORWARD.flow(
+                PRIORITY_UNICAST, cookie,
+                actions=out(subtree.next_port(switch, m.edge_port)),
+                vlan_vid=tag, eth_dst=m.mac,
+            ))
+    if up is not None:
+        flows.append(TO_ROOT.flow(PRIORITY_FLOOD, cookie, actions=out(up), vlan_vid=tag))
+    return flows, group, meters
