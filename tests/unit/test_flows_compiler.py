@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 import pytest
-from test_flows_trees import KINDS, binary_tree, build_tree, leaf_hosts, service
 
 from flows.compiler import compile_network, compile_switch
 from flows.intent import MULTIPOINT, POINT_TO_MULTIPOINT, POINT_TO_POINT, ServiceIntent
@@ -21,6 +20,7 @@ from flows.rules import (
     service_of_cookie,
     vlan_tag,
 )
+from tests.unit.test_flows_trees import KINDS, binary_tree, build_tree, leaf_hosts, service
 from topology.model import Topology
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from test_flows_trees import build_tree, service
-
 from flows.compiler import compile_switch
 from flows.diff import ADD, DELETE, MODIFY, Change, diff, normalise
 from flows.intent import MULTIPOINT
 from flows.rules import Group, Meter, SwitchTables
+from tests.unit.test_flows_trees import build_tree, service
 
 EMPTY = SwitchTables(frozenset(), frozenset(), frozenset())
 
