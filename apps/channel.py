@@ -1,0 +1,136 @@
+"""Request and reply over OpenFlow: batches confirmed by one barrier, readback.
+
+Why its own module: OpenFlow answers asynchronously, while `apply` and
+reconciliation want to block until a switch confirmed. Messages of a batch
+go back to back (packed into large writes), then ONE barrier; OVS handles
+messages in order, so every error of the batch arrives before the barrier
+reply and is matched to its message by xid. Callers block on eventlet
+events with a bounded timeout; the Ryu app feeds replies in through the
+`on_*` methods from its event handlers. Must not be called from a Ryu event
+handler itself (the handler thread delivers the replies).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ryu.lib import hub
+
+from apps import reconcile
+from apps.ofwire import barrier_request
+from apps.reconcile import Op
+
+MAX_XID = 0xFFFFFFFF
+WRITE_CHUNK = 256 * 1024  # bytes per socket write: few context switches, bounded memory
+
+
+@dataclass
+class _Waiter:
+    """One outstanding request: done when its last reply (or an error) arrived."""
+
+    event: hub.Event = field(default_factory=hub.Event)
+    replies: list = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class ChannelError(Exception):
+    """A switch refused a request or did not answer in time; the message names it."""
+
+
+def _allocate_xids(datapath, count: int) -> int:
+    """Reserve `count` consecutive xids on `datapath`; the same counter Ryu uses."""
+    first = (datapath.xid + 1) & MAX_XID
+    datapath.xid = (datapath.xid + count) & MAX_XID
+    return first
+
+
+class Channel:
+    """Outstanding requests of every switch, keyed by (dpid, xid)."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[tuple[int, int], _Waiter] = {}
+        self._ops: dict[tuple[int, int], tuple[_Waiter, Op]] = {}
+
+    # -- called by the app's event handlers ---------------------------------
+
+    def on_reply(self, dpid: int, xid: int, body: list, more: bool) -> None:
+        waiter = self._waiting.get((dpid, xid))
+        if waiter is not None:
+            waiter.replies.extend(body)
+            if not more:
+                waiter.event.set()
+
+    def on_barrier_reply(self, dpid: int, xid: int) -> None:
+        self.on_reply(dpid, xid, [], more=False)
+
+    def on_error(self, dpid: int, xid: int, text: str) -> bool:
+        """Records an error for the request or batch message `xid`; False if unknown."""
+        if (dpid, xid) in self._ops:
+            waiter, op = self._ops[(dpid, xid)]
+            waiter.errors.append(f"{reconcile.describe(op)}: {text}")
+            return True
+        waiter = self._waiting.get((dpid, xid))
+        if waiter is None:
+            return False
+        waiter.errors.append(text)
+        waiter.event.set()
+        return True
+
+    def on_disconnect(self, dpid: int) -> None:
+        """Wakes every caller waiting on a switch that went away."""
+        for (d, _), waiter in list(self._waiting.items()):
+            if d == dpid:
+                waiter.errors.append("switch disconnected")
+                waiter.event.set()
+
+    # -- called by provisioning and reconciliation ---------------------------
+
+    def send_batch(self, datapath, ops: list[Op]) -> tuple[int, _Waiter]:
+        """Send `ops` then a barrier; returns the barrier's xid and its waiter."""
+        dpid = datapath.id
+        first = _allocate_xids(datapath, len(ops) + 1)
+        waiter = _Waiter()
+        chunk: list[bytes] = []
+        size = 0
+        for xid, op, buf in reconcile.iter_encoded(ops, first):
+            self._ops[(dpid, xid)] = (waiter, op)
+            chunk.append(buf)
+            size += len(buf)
+            if size >= WRITE_CHUNK:
+                datapath.send(b"".join(chunk))
+                chunk, size = [], 0
+        barrier_xid = (first + len(ops)) & MAX_XID
+        self._waiting[(dpid, barrier_xid)] = waiter
+        chunk.append(barrier_request(barrier_xid))
+        datapath.send(b"".join(chunk))
+        return barrier_xid, waiter
+
+    def wait_batch(self, dpid: int, barrier_xid: int, waiter: _Waiter, count: int,
+                   timeout: float) -> list[str]:
+        """Block until the batch's barrier reply; returns the errors (empty: all applied)."""
+        try:
+            if not waiter.event.wait(timeout):
+                waiter.errors.append(f"no barrier reply within {timeout:g} s")
+        finally:
+            self._waiting.pop((dpid, barrier_xid), None)
+            first = (barrier_xid - count) & MAX_XID
+            for i in range(count):
+                self._ops.pop((dpid, (first + i) & MAX_XID), None)
+        return waiter.errors
+
+    def request(self, datapath, msg, timeout: float) -> list:
+        """Send a multipart request (a Ryu message) and return every reply's body."""
+        xid = _allocate_xids(datapath, 1)
+        msg.set_xid(xid)
+        waiter = _Waiter()
+        self._waiting[(datapath.id, xid)] = waiter
+        try:
+            datapath.send_msg(msg)
+            if not waiter.event.wait(timeout):
+                raise ChannelError(f"no reply to {type(msg).__name__} within {timeout:g} s")
+            if waiter.errors:
+                raise ChannelError(f"{type(msg).__name__}: {'; '.join(waiter.errors)}")
+            return waiter.replies
+        finally:
+            self._waiting.pop((datapath.id, xid), None)
+
