@@ -1,0 +1,145 @@
+"""Connectivity and isolation, proved by walking frames through compiled tables.
+
+On random trees with random mixes of services, every interface sends to every
+other interface (members or not), to broadcast, multicast and unknown MACs,
+and also sends tagged and spoofed frames; the frames that leave the network
+must be exactly the ones the service semantics of CONTRACT §3 allow.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+
+from flows.compiler import compile_network, compile_switch
+from flows.diff import DELETE, Change, diff, flow_identity
+from flows.intent import POINT_TO_MULTIPOINT, MemberIntent, ServiceIntent
+from flows.rules import Flow, Group, Meter, SwitchTables, service_cookie
+from flows.simulator import Frame, NetworkSimulator
+from tests.unit.test_flows_compiler import expected_counts
+from tests.unit.test_flows_trees import networks
+from topology.model import PortRef, Topology
+
+SETTINGS = settings(max_examples=100, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+BROADCAST = "ff:ff:ff:ff:ff:ff"
+MULTICAST = "01:00:5e:00:00:fb"
+UNKNOWN = "02:ff:ff:ff:ff:ff"
+
+
+def live(services: list[ServiceIntent]) -> dict[str, tuple[ServiceIntent, MemberIntent]]:
+    """MAC -> (service, member) for members of services that pass frames."""
+    return {m.mac: (s, m) for s in services if len(s.members) >= 2 for m in s.members}
+
+
+def allowed(service: ServiceIntent, sender: MemberIntent, dst: str) -> set[PortRef]:
+    """Where the contract lets a frame from `sender` to `dst` arrive."""
+    others = [m for m in service.members if m is not sender]
+    if service.type == POINT_TO_MULTIPOINT:
+        if sender.role == "leaf":
+            # A leaf's only peer is the root: all its frames go there, none to leaves.
+            return {m.edge_port for m in others if m.role == "root"}
+        others = [m for m in others if m.role == "leaf"]
+    known = [m for m in others if m.mac == dst]
+    return {m.edge_port for m in (known or others)}
+
+
+@SETTINGS
+@given(networks())
+def test_every_pair_gets_exactly_what_the_service_allows(
+    network: tuple[Topology, list[ServiceIntent]],
+) -> None:
+    topology, services = network
+    sim = NetworkSimulator(topology, compile_network(topology, services))
+    members = live(services)
+    hosts = sorted(topology.hosts.values(), key=lambda h: h.name)
+    for host in hosts:
+        for dst in [h.mac for h in hosts if h is not host] + [BROADCAST, MULTICAST, UNKNOWN]:
+            deliveries = sim.send(host.edge_port, Frame(host.mac, dst))
+            if host.mac not in members:
+                assert deliveries == [], f"non-member {host.name} reached {deliveries}"
+                continue
+            service, sender = members[host.mac]
+            ports = [d.port for d in deliveries]
+            assert len(ports) == len(set(ports)), f"duplicates {deliveries}"
+            assert set(ports) == allowed(service, sender, dst), (host.name, dst, deliveries)
+            for d in deliveries:
+                assert d.frame == Frame(host.mac, dst), "frames leave untagged and unchanged"
+                assert d.meters == (sender.member_id,), "policed once, at the sender's edge"
+
+
+@SETTINGS
+@given(networks())
+def test_tagged_and_spoofed_frames_from_customer_ports_reach_nobody(
+    network: tuple[Topology, list[ServiceIntent]],
+) -> None:
+    topology, services = network
+    sim = NetworkSimulator(topology, compile_network(topology, services))
+    hosts = sorted(topology.hosts.values(), key=lambda h: h.name)
+    vlans = [0, 1] + [s.vlan for s in services]
+    for host in hosts:
+        for vid in vlans:  # VLAN hopping, priority tags, QinQ
+            for stack in ((vid,), (vid, vid)):
+                assert sim.send(host.edge_port, Frame(host.mac, BROADCAST, stack)) == []
+        for other in hosts:  # another customer's MAC, or a MAC on the wrong port
+            if other is not host:
+                assert sim.send(host.edge_port, Frame(other.mac, BROADCAST)) == []
+        assert sim.send(host.edge_port, Frame(UNKNOWN, BROADCAST)) == []
+
+
+@SETTINGS
+@given(networks())
+def test_rule_counts_cookies_and_switch_compilation_agree(
+    network: tuple[Topology, list[ServiceIntent]],
+) -> None:
+    topology, services = network
+    tables = compile_network(topology, services)
+    for name in topology.switches:
+        assert compile_switch(topology, services, name) == tables[name]
+    for s in services:
+        flows = [f for t in tables.values() for f in t.flows
+                 if f.cookie == service_cookie(s.service_id)]
+        groups = [g for t in tables.values() for g in t.groups if g.group_id == s.vlan]
+        meters = [m for t in tables.values() for m in t.meters
+                  if m.meter_id in {x.member_id for x in s.members}]
+        got = (len(flows), len(groups), len(meters))
+        if len(s.members) < 2:
+            assert got == (0, 0, 0)
+        else:
+            assert got == expected_counts(topology, s)
+
+
+def apply(tables: SwitchTables, changes: tuple[Change, ...]) -> SwitchTables:
+    """What a switch holds after a batch, each item replacing the one it names."""
+    def name(item: Flow | Group | Meter) -> tuple:
+        if isinstance(item, Flow):
+            return ("flow", flow_identity(item))
+        return (type(item).__name__, item.group_id if isinstance(item, Group) else item.meter_id)
+
+    held = {name(i): i for i in tables.flows | tables.groups | tables.meters}
+    for change in changes:
+        if change.op == DELETE:
+            assert held.pop(name(change.item)) == change.item
+        else:
+            held[name(change.item)] = change.item
+    items = set(held.values())
+    return SwitchTables(
+        frozenset(i for i in items if isinstance(i, Flow)),
+        frozenset(i for i in items if isinstance(i, Group)),
+        frozenset(i for i in items if isinstance(i, Meter)),
+    )
+
+
+@SETTINGS
+@given(networks(), networks())
+def test_diff_turns_any_tables_into_the_desired_ones(
+    before: tuple[Topology, list[ServiceIntent]],
+    after: tuple[Topology, list[ServiceIntent]],
+) -> None:
+    (t1, s1), (t2, s2) = before, after
+    old = next(iter(compile_network(t1, s1).values()))
+    new = next(iter(compile_network(t2, s2).values()))
+    changes = diff(old, new)
+    assert apply(old, changes) == new
+    assert diff(new, new) == ()
+    untouched = old.flows & new.flows
+    assert not any(c.item in untouched for c in changes), "correct rules never flap"
