@@ -17,7 +17,7 @@ from flows.rules import Flow, Group, Meter, SwitchTables, service_cookie
 from flows.simulator import Frame, NetworkSimulator
 from tests.unit.test_flows_compiler import expected_counts
 from tests.unit.test_flows_trees import networks
-from topology.model import PortRef, Topology
+from topology.model import Host, PortRef, Topology
 
 SETTINGS = settings(max_examples=100, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -43,15 +43,22 @@ def allowed(service: ServiceIntent, sender: MemberIntent, dst: str) -> set[PortR
     return {m.edge_port for m in (known or others)}
 
 
+def simulate(
+    network: tuple[Topology, list[ServiceIntent]],
+) -> tuple[list[ServiceIntent], NetworkSimulator, list[Host]]:
+    """The services, the compiled network ready for frames, and every interface."""
+    topology, services = network
+    sim = NetworkSimulator(topology, compile_network(topology, services))
+    return services, sim, sorted(topology.hosts.values(), key=lambda h: h.name)
+
+
 @SETTINGS
 @given(networks())
 def test_every_pair_gets_exactly_what_the_service_allows(
     network: tuple[Topology, list[ServiceIntent]],
 ) -> None:
-    topology, services = network
-    sim = NetworkSimulator(topology, compile_network(topology, services))
+    services, sim, hosts = simulate(network)
     members = live(services)
-    hosts = sorted(topology.hosts.values(), key=lambda h: h.name)
     for host in hosts:
         for dst in [h.mac for h in hosts if h is not host] + [BROADCAST, MULTICAST, UNKNOWN]:
             deliveries = sim.send(host.edge_port, Frame(host.mac, dst))
@@ -72,9 +79,7 @@ def test_every_pair_gets_exactly_what_the_service_allows(
 def test_tagged_and_spoofed_frames_from_customer_ports_reach_nobody(
     network: tuple[Topology, list[ServiceIntent]],
 ) -> None:
-    topology, services = network
-    sim = NetworkSimulator(topology, compile_network(topology, services))
-    hosts = sorted(topology.hosts.values(), key=lambda h: h.name)
+    services, sim, hosts = simulate(network)
     vlans = [0, 1] + [s.vlan for s in services]
     for host in hosts:
         for vid in vlans:  # VLAN hopping, priority tags, QinQ
