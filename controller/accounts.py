@@ -1,0 +1,47 @@
+"""Verification: the one place that says whether an account may take a service.
+
+An account may take part in a service when it is active, lists the service's
+kind, allows its bandwidth (ethernet kinds) and has a free channel slot. A
+channel slot is a live membership (accepted or provisioned) of any service;
+a party joining needs one more than it uses, while the owner, already a
+member of its own service, needs only not to exceed its limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from controller.errors import conflict
+from controller.model import ACCOUNT_ACTIVE, LIVE_MEMBER_STATES
+from controller.schema import members
+
+
+def channels_in_use(conn: Connection, party_id: int) -> int:
+    query = select(func.count()).select_from(members).where(
+        members.c.party_id == party_id, members.c.state.in_(LIVE_MEMBER_STATES))
+    return conn.execute(query).scalar_one()
+
+
+def verify(conn: Connection, party: Mapping[str, Any], kind: str,
+           attributes: Mapping[str, Any], joining: bool) -> None:
+    """Raise 409 account_not_supported naming the account and the limit it breaks."""
+    who = f"account of party '{party['name']}'"
+    if party["status"] != ACCOUNT_ACTIVE:
+        _refuse(f"{who} is {party['status']}, not active")
+    if kind not in party["service_kinds"]:
+        _refuse(f"{who} does not list the service kind '{kind}'")
+    bandwidth = attributes.get("bandwidth_mbps")
+    if bandwidth is not None and bandwidth > party["max_bandwidth_mbps"]:
+        _refuse(f"{who} allows at most {party['max_bandwidth_mbps']} Mb/s "
+                f"(max_bandwidth_mbps); the service needs {bandwidth}")
+    used = channels_in_use(conn, party["id"])
+    limit = party["max_channels"]
+    if used + (1 if joining else 0) > limit:
+        _refuse(f"{who} has no free channel slot: it uses {used} of max_channels {limit}")
+
+
+def _refuse(message: str) -> None:
+    raise conflict("account_not_supported", message)

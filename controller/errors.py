@@ -1,0 +1,42 @@
+"""Refusals of the core: values with an HTTP status, a code and a sentence.
+
+The shells render a `ServiceError` once; the core raises it before it changes
+anything, so a refused request leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """A refusal: `status` is the HTTP status, `code` the slug of CONTRACT §3."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"ServiceError({self.status}, {self.code!r}, {self.message!r})"
+
+
+def invalid(field: str, problem: str) -> ServiceError:
+    """400 invalid_field; the message starts with the field's path."""
+    return ServiceError(400, "invalid_field", f"{field}: {problem}")
+
+
+def unauthorized(message: str = "a valid bearer token is required") -> ServiceError:
+    return ServiceError(401, "unauthorized", message)
+
+
+def forbidden(message: str) -> ServiceError:
+    return ServiceError(403, "forbidden", message)
+
+
+def not_found(what: str, ident: object) -> ServiceError:
+    return ServiceError(404, "not_found", f"no {what} {ident}")
+
+
+def conflict(code: str, message: str) -> ServiceError:
+    """409: the request clashes with the current state; `code` says how."""
+    return ServiceError(409, code, message)

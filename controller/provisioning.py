@@ -1,0 +1,58 @@
+"""The provisioning boundary: the core decides what must exist, these do it.
+
+Ethernet kinds are provisioned by an `EthernetProvisioner` (the Ryu side
+implements it) given a service's whole desired state. Utility kinds are
+provisioned by work orders: one per member, and fulfilling it provisions
+the member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy import Connection, insert
+
+from controller.model import ORDER_OPEN
+from controller.schema import orders
+from flows.intent import ServiceIntent
+from topology.model import Topology
+
+INSTALLED = "installed"
+
+
+@dataclass(frozen=True)
+class ProvisionResult:
+    """What the switches did: `switches` maps a switch to "installed" or "failed: why"."""
+
+    ok: bool
+    switches: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+class EthernetProvisioner(Protocol):
+    def apply(self, intent: ServiceIntent) -> ProvisionResult:
+        """Make the switches hold exactly `intent`; block until they confirmed."""
+        ...
+
+
+class NullProvisioner:
+    """Reports success without touching a switch: for tests and runs without Ryu."""
+
+    def __init__(self, topology: Topology | None = None) -> None:
+        self.topology = topology
+
+    def apply(self, intent: ServiceIntent) -> ProvisionResult:
+        if self.topology is None or len(intent.members) < 2:
+            return ProvisionResult(ok=True)
+        subtree = self.topology.subtree(m.edge_port for m in intent.members)
+        return ProvisionResult(ok=True, switches={s: INSTALLED for s in sorted(subtree.switches)})
+
+
+def issue_orders(conn: Connection, service_id: int, member_ids: Iterable[int], now: float) -> None:
+    """The work-order provisioner: one open order per member for the provider."""
+    rows = [{"service_id": service_id, "member_id": m, "state": ORDER_OPEN, "created_at": now}
+            for m in member_ids]
+    if rows:
+        conn.execute(insert(orders), rows)

@@ -1,0 +1,104 @@
+"""Where the core keeps its state: a database reached through SQLAlchemy Core.
+
+SQLite by default (WAL, foreign keys, `BEGIN IMMEDIATE` so a workflow step
+takes the write lock before it reads what it will decide on); any other
+SQLAlchemy URL works too. Each workflow step is one `transaction()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import IntegrityError
+
+from controller.errors import ServiceError, conflict
+from controller.schema import migrate
+
+# A unique index the database enforced although the core checked first: only
+# a concurrent writer elsewhere can cause it. SQLite names the columns,
+# PostgreSQL the index; either fragment identifies the clash.
+_CLASHES = (
+    (("services.vlan", "uq_live_service_vlan"), "vlan_pool_exhausted",
+     "the VLAN was taken by a concurrent request; retry"),
+    (("members.interface_id", "uq_live_member_interface"), "interface_busy",
+     "the interface was taken by a concurrent request"),
+    (("members.service_id, members.party_id", "uq_live_member_party"), "already_member",
+     "the party joined the service in a concurrent request"),
+    (("services.owner_id, services.name", "uq_live_service_name", "parties.name"), "name_taken",
+     "the name was taken by a concurrent request"),
+    (("interfaces.switch", "interfaces.mac"), "interface_busy",
+     "the port or MAC was registered by a concurrent request"),
+)
+
+
+def _sqlite_url(url_or_path: str) -> str:
+    return url_or_path if "://" in url_or_path else f"sqlite:///{url_or_path}"
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    """WAL, foreign keys, a busy timeout, and explicit BEGIN IMMEDIATE."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Store:
+    """An engine with the schema brought up to date."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        with self.transaction() as conn:
+            self.version = migrate(conn)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One workflow step: commit on success, roll back on any exception."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except IntegrityError as exc:
+            raise _clash(exc) from exc
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A consistent read that does not take the write lock."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(sqlite_begin="DEFERRED")
+            with conn.begin():
+                yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _clash(exc: IntegrityError) -> ServiceError | IntegrityError:
+    message = str(exc.orig)
+    for fragments, code, sentence in _CLASHES:
+        if any(fragment in message for fragment in fragments):
+            return conflict(code, sentence)
+    return exc
+
+
+def open_store(url_or_path: str) -> Store:
+    """Open (and migrate) the database at a SQLAlchemy URL or a SQLite file path."""
+    url = _sqlite_url(str(url_or_path))
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        _tune_sqlite(engine)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    return Store(engine)

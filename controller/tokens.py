@@ -1,0 +1,21 @@
+"""Bearer tokens and invitation codes: random, shown once, stored as hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+
+def new_secret() -> str:
+    """256 random bits, URL-safe; the caller shows it once and keeps only its hash."""
+    return secrets.token_urlsafe(32)
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def same_secret(secret: str, expected: str) -> bool:
+    """Constant-time comparison, so timing does not leak how much matched."""
+    return hmac.compare_digest(secret.encode("utf-8"), expected.encode("utf-8"))

@@ -1,0 +1,137 @@
+"""`ServiceCore`: the one object the REST layer and the Ryu apps call.
+
+Each method is a thin door to the module that holds its rule; see
+docs/core-api.md for the agreement with the callers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from controller import vlans
+from controller.model import DEFAULT_VLAN_POOL, ETHERNET_KINDS, Actor
+from controller.provisioning import EthernetProvisioner, NullProvisioner
+from controller.store import Store
+from controller.workflow import audit, health, offers, orders, parties, rollout, services
+from controller.workflow.context import Context
+from flows.intent import ServiceIntent
+from topology.model import PortRef, Topology
+
+
+class ServiceCore:
+    """Parties, services, offers, verification, VLANs and capacity, kept in `store`."""
+
+    def __init__(self, topology: Topology, store: Store, admin_token: str,
+                 vlan_pool: Iterable[int] = DEFAULT_VLAN_POOL,
+                 clock: Callable[[], float] = time.time,
+                 lock: AbstractContextManager[Any] | None = None) -> None:
+        if not admin_token:
+            raise ValueError("the admin token must not be empty")
+        self._ctx = Context(topology=topology, store=store, clock=clock,
+                            lock=lock if lock is not None else threading.RLock(),
+                            vlan_pool=vlans.check_pool(vlan_pool), admin_token=admin_token,
+                            ethernet=NullProvisioner(topology))
+        rollout.fail_interrupted(self._ctx)
+
+    @property
+    def topology(self) -> Topology:
+        return self._ctx.topology
+
+    def set_provisioner(self, kind: str, provisioner: EthernetProvisioner) -> None:
+        """Only "ethernet" (both ethernet kinds); utility kinds use work orders."""
+        if kind != "ethernet" and kind not in ETHERNET_KINDS:
+            raise ValueError(f"no provisioner slot for kind {kind!r}; use 'ethernet'")
+        self._ctx.ethernet = provisioner
+
+    # -- parties ---------------------------------------------------------------
+
+    def authenticate(self, token: str | None) -> Actor:
+        return parties.authenticate(self._ctx, token)
+
+    def create_party(self, actor: Actor, body: Any) -> dict[str, Any]:
+        return parties.create_party(self._ctx, actor, body)
+
+    def update_party(self, actor: Actor, party_id: int, body: Any) -> dict[str, Any]:
+        return parties.update_party(self._ctx, actor, party_id, body)
+
+    def list_parties(self, actor: Actor) -> list[dict[str, Any]]:
+        return parties.list_parties(self._ctx, actor)
+
+    def get_party(self, actor: Actor, party_id: int) -> dict[str, Any]:
+        return parties.get_party(self._ctx, actor, party_id)
+
+    def me(self, actor: Actor) -> dict[str, Any]:
+        return parties.me(self._ctx, actor)
+
+    # -- services --------------------------------------------------------------
+
+    def create_service(self, actor: Actor, body: Any) -> dict[str, Any]:
+        return services.create_service(self._ctx, actor, body)
+
+    def list_services(self, actor: Actor) -> list[dict[str, Any]]:
+        return services.list_services(self._ctx, actor)
+
+    def get_service(self, actor: Actor, service_id: int) -> dict[str, Any]:
+        return services.get_service(self._ctx, actor, service_id)
+
+    def remove_member(self, actor: Actor, service_id: int, party_name: str) -> dict[str, Any]:
+        return services.remove_member(self._ctx, actor, service_id, party_name)
+
+    def teardown_service(self, actor: Actor, service_id: int) -> dict[str, Any]:
+        return services.teardown_service(self._ctx, actor, service_id)
+
+    # -- offers ----------------------------------------------------------------
+
+    def create_offer(self, actor: Actor, service_id: int, body: Any) -> dict[str, Any]:
+        return offers.create_offer(self._ctx, actor, service_id, body)
+
+    def list_offers(self, actor: Actor) -> list[dict[str, Any]]:
+        return offers.list_offers(self._ctx, actor)
+
+    def accept_offer(self, actor: Actor, offer_id: int, body: Any) -> dict[str, Any]:
+        return offers.accept_offer(self._ctx, actor, offer_id, body)
+
+    def accept_invitation(self, actor: Actor, body: Any) -> dict[str, Any]:
+        return offers.accept_invitation(self._ctx, actor, body)
+
+    def decline_offer(self, actor: Actor, offer_id: int) -> dict[str, Any]:
+        return offers.decline_offer(self._ctx, actor, offer_id)
+
+    def withdraw_offer(self, actor: Actor, offer_id: int) -> dict[str, Any]:
+        return offers.withdraw_offer(self._ctx, actor, offer_id)
+
+    def expire_offers(self) -> int:
+        """Sweep: expire every pending offer past its time (also done lazily)."""
+        return offers.expire_offers(self._ctx)
+
+    # -- work orders, audit, metrics -------------------------------------------
+
+    def list_orders(self, actor: Actor) -> list[dict[str, Any]]:
+        return orders.list_orders(self._ctx, actor)
+
+    def update_order(self, actor: Actor, order_id: int, body: Any) -> dict[str, Any]:
+        return orders.update_order(self._ctx, actor, order_id, body)
+
+    def list_events(self, actor: Actor, since: int | None = None) -> list[dict[str, Any]]:
+        return audit.list_events(self._ctx, actor, since)
+
+    def topology_view(self, actor: Actor) -> dict[str, Any]:
+        return health.topology_view(self._ctx, actor)
+
+    def stats(self) -> dict[str, Any]:
+        return health.stats(self._ctx)
+
+    # -- operational state (Ryu apps) ------------------------------------------
+
+    def desired_intents(self) -> list[ServiceIntent]:
+        return rollout.desired_intents(self._ctx)
+
+    def set_switch_connected(self, name: str, connected: bool) -> None:
+        health.set_switch_connected(self._ctx, name, connected)
+
+    def set_link_up(self, a: PortRef, up: bool) -> None:
+        health.set_link_up(self._ctx, a, up)

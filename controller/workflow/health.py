@@ -1,0 +1,86 @@
+"""Operational state from the Ryu apps (switches, links) and what is built on it:
+the topology view, degraded services, and the counts for /metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from controller.capacity import link_id, reserved_by_link
+from controller.model import REMOVED, Actor
+from controller.schema import interfaces, members, offers, parties, services
+from controller.workflow.context import Context, record
+from controller.workflow.views import member_rows, shown_state
+from topology.model import PortRef
+
+
+def set_switch_connected(ctx: Context, name: str, connected: bool) -> None:
+    """A switch is down only once it was seen to disconnect, so a fresh start
+    does not mark every service degraded before the switches reconnect."""
+    if name not in ctx.topology.switches:
+        return
+    was_down = name in ctx.down_switches
+    (ctx.connected.add if connected else ctx.connected.discard)(name)
+    (ctx.down_switches.discard if connected else ctx.down_switches.add)(name)
+    if was_down == connected:
+        with ctx.store.transaction() as conn:
+            record(conn, ctx, "system", "switch_up" if connected else "switch_down",
+                   switch=name)
+
+
+def set_link_up(ctx: Context, end: PortRef, up: bool) -> None:
+    link = ctx.topology.link_at(end)
+    if link is None:
+        return
+    key = link_id(link)
+    was_down = key in ctx.down_links
+    (ctx.down_links.discard if up else ctx.down_links.add)(key)
+    if was_down == up:
+        with ctx.store.transaction() as conn:
+            record(conn, ctx, "system", "link_up" if up else "link_down",
+                   link=f"{link.a}-{link.b}")
+
+
+def topology_view(ctx: Context, actor: Actor) -> dict[str, Any]:
+    topo = ctx.topology
+    with ctx.store.read() as conn:
+        reserved = reserved_by_link(conn)
+        rows = conn.execute(select(interfaces, parties.c.name.label("party")).join(
+            parties, parties.c.id == interfaces.c.party_id)).mappings().all()
+    on_port = {PortRef(r["switch"], r["port"]): r for r in rows}
+    edge = sorted(set(on_port) | {h.edge_port for h in topo.hosts.values()})
+    return {
+        "switches": [{"name": s.name, "dpid": s.dpid, "role": s.role,
+                      "connected": s.name in ctx.connected}
+                     for s in topo.switches.values()],
+        "links": [{"ends": [str(link.a), str(link.b)], "capacity_mbps": link.capacity_mbps,
+                   "reserved_mbps": reserved.get(link_id(link), 0),
+                   "up": link_id(link) not in ctx.down_links}
+                  for link in topo.links],
+        "edge_ports": [{"switch": p.switch, "port": p.port,
+                        "interface": _interface_on(on_port.get(p), actor)} for p in edge],
+    }
+
+
+def _interface_on(row: Any, actor: Actor) -> dict[str, str] | None:
+    """A party sees its own interfaces on the map; the provider sees all."""
+    if row is None or not (actor.is_admin or row["party_id"] == actor.party_id):
+        return None
+    return {"party": row["party"], "name": row["name"], "mac": row["mac"]}
+
+
+def stats(ctx: Context) -> dict[str, Any]:
+    with ctx.store.read() as conn:
+        by_state: dict[str, int] = {}
+        for service in conn.execute(select(services)).mappings().all():
+            state = shown_state(ctx, service, member_rows(conn, service["id"]))
+            by_state[state] = by_state.get(state, 0) + 1
+        offer_states = dict(conn.execute(select(offers.c.state, func.count())
+                                         .group_by(offers.c.state)).all())
+        member_states = dict(conn.execute(select(members.c.state, func.count())
+                                          .where(members.c.state != REMOVED)
+                                          .group_by(members.c.state)).all())
+        party_count = conn.execute(select(func.count()).select_from(parties)).scalar_one()
+    return {"services": by_state, "offers": offer_states, "members": member_states,
+            "parties": party_count, "switches_connected": len(ctx.connected)}

@@ -1,0 +1,253 @@
+"""Offers and invitations: made by an owner, accepted, declined, withdrawn, expired.
+
+Acceptance is the heart of the core. One transaction validates, verifies both
+accounts, allocates the VLAN, reserves link capacity and records the member
+as accepted; the provisioning then happens outside it (see `rollout`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, insert, or_, select, update
+
+from controller import accounts, capacity, tokens, validation, vlans
+from controller.errors import ServiceError, conflict, not_found
+from controller.model import (
+    ACCEPTED,
+    DECLINED,
+    ETHERNET_KINDS,
+    EXPIRED,
+    FAILED,
+    LIVE_MEMBER_STATES,
+    OFFER_ACCEPTED,
+    OFFER_PENDING,
+    ORDER_OPEN,
+    REMOVED,
+    SECURE_BANDWIDTH,
+    WITHDRAWN,
+    Actor,
+    role_for,
+)
+from controller.provisioning import issue_orders
+from controller.schema import members, offers, orders, services
+from controller.workflow.context import (
+    Context,
+    Row,
+    own_interface,
+    party_by_name,
+    party_row,
+    record,
+    require_party,
+    visible_service,
+)
+from controller.workflow.rollout import edge_ports, live_rows, provision_new_member
+from controller.workflow.services import (
+    check_interface_free,
+    check_live,
+    check_room,
+    not_owner,
+)
+from controller.workflow.views import offer_row, offer_view, service_view
+from topology.model import PortRef
+
+
+def expire_offers(ctx: Context) -> int:
+    """Mark every pending offer past its expiry as expired; return how many."""
+    now = ctx.clock()
+    with ctx.lock, ctx.store.transaction() as conn:
+        due = conn.execute(select(offers.c.id, offers.c.service_id).where(
+            offers.c.state == OFFER_PENDING, offers.c.expires_at <= now)).all()
+        if due:
+            conn.execute(update(offers).where(offers.c.id.in_([o.id for o in due]))
+                         .values(state=EXPIRED, decided_at=now))
+        for offer in due:
+            record(conn, ctx, "system", "offer_expired", offer.service_id, offer=offer.id)
+    return len(due)
+
+
+def create_offer(ctx: Context, actor: Actor, service_id: int, body: Any) -> dict[str, Any]:
+    """Owner only: to a named party, or an open invitation whose code is shown once."""
+    party_id = require_party(actor)
+    wanted = validation.new_offer(body)
+    expire_offers(ctx)
+    code = tokens.new_secret() if wanted["party"] is None else None
+    with ctx.lock, ctx.store.transaction() as conn:
+        service = visible_service(conn, actor, service_id)
+        if service["owner_id"] != party_id:
+            raise not_owner(service)
+        check_live(service)
+        addressee = None
+        if wanted["party"] is not None:
+            addressee = party_by_name(conn, wanted["party"], "party")
+            _check_not_member(conn, service, addressee)
+        check_room(conn, service)
+        now = ctx.clock()
+        offer_id = conn.execute(insert(offers).values(
+            service_id=service_id, party_id=addressee["id"] if addressee else None,
+            code_hash=tokens.digest(code) if code else None, state=OFFER_PENDING,
+            expires_at=now + wanted["expires_in_s"], created_at=now)).inserted_primary_key[0]
+        record(conn, ctx, actor, "offer_created", service_id, wanted["party"], offer=offer_id,
+               invitation=code is not None)
+        view = offer_view(conn, offer_row(conn, offer_id))
+    return {**view, "code": code} if code else view
+
+
+def _check_not_member(conn: Connection, service: Row, party: Row) -> None:
+    if conn.execute(select(members.c.id).where(
+            members.c.service_id == service["id"], members.c.party_id == party["id"],
+            members.c.state.in_(LIVE_MEMBER_STATES))).first():
+        raise conflict("already_member", f"party '{party['name']}' is already a member of "
+                                         f"service {service['id']}")
+
+
+def list_offers(ctx: Context, actor: Actor) -> list[dict[str, Any]]:
+    expire_offers(ctx)
+    with ctx.store.read() as conn:
+        query = select(offers).order_by(offers.c.id)
+        if not actor.is_admin:
+            owned = select(services.c.id).where(services.c.owner_id == actor.party_id)
+            query = query.where(or_(offers.c.party_id == actor.party_id,
+                                    offers.c.service_id.in_(owned)))
+        return [offer_view(conn, row) for row in conn.execute(query).mappings().all()]
+
+
+def _visible_offer(conn: Connection, actor: Actor, offer_id: int) -> tuple[Row, Row]:
+    """The offer and its service if the actor made it or is its addressee; else 404."""
+    offer = offer_row(conn, offer_id)
+    if offer is not None:
+        service = conn.execute(select(services).where(
+            services.c.id == offer["service_id"])).mappings().one()
+        if actor.is_admin or actor.party_id in (offer["party_id"], service["owner_id"]):
+            return offer, service
+    raise not_found("offer", offer_id)
+
+
+def _check_pending(offer: Row) -> None:
+    if offer["state"] != OFFER_PENDING:
+        raise conflict("offer_not_pending", f"offer {offer['id']} is {offer['state']}, "
+                                            "not pending")
+
+
+def _check_addressee(actor: Actor, offer: Row) -> None:
+    if offer["party_id"] != actor.party_id:
+        raise ServiceError(403, "not_addressee", f"offer {offer['id']} is not addressed to you")
+
+
+def _decide(ctx: Context, actor: Actor, offer_id: int, state: str) -> dict[str, Any]:
+    """Decline (the addressee) or withdraw (the owner) a pending offer."""
+    expire_offers(ctx)
+    with ctx.lock, ctx.store.transaction() as conn:
+        offer, service = _visible_offer(conn, actor, offer_id)
+        if state == DECLINED:
+            _check_addressee(actor, offer)
+        elif actor.party_id != service["owner_id"]:
+            raise not_owner(service)
+        _check_pending(offer)
+        conn.execute(update(offers).where(offers.c.id == offer_id)
+                     .values(state=state, decided_at=ctx.clock()))
+        addressee = None
+        if offer["party_id"] is not None:
+            addressee = party_row(conn, offer["party_id"])["name"]
+        record(conn, ctx, actor, f"offer_{state}", service["id"], addressee, offer=offer_id)
+        return offer_view(conn, offer_row(conn, offer_id))
+
+
+def decline_offer(ctx: Context, actor: Actor, offer_id: int) -> dict[str, Any]:
+    return _decide(ctx, actor, offer_id, DECLINED)
+
+
+def withdraw_offer(ctx: Context, actor: Actor, offer_id: int) -> dict[str, Any]:
+    return _decide(ctx, actor, offer_id, WITHDRAWN)
+
+
+def accept_offer(ctx: Context, actor: Actor, offer_id: int, body: Any) -> dict[str, Any]:
+    interface = validation.acceptance(body)
+    require_party(actor)
+    expire_offers(ctx)
+    with ctx.lock:
+        with ctx.store.transaction() as conn:
+            offer, service = _visible_offer(conn, actor, offer_id)
+            _check_addressee(actor, offer)
+            member_id = _join(conn, ctx, actor, offer, service, interface)
+        return _provision(ctx, actor, offer_id, service["id"], member_id)
+
+
+def accept_invitation(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
+    code, interface = validation.invitation(body)
+    require_party(actor)
+    expire_offers(ctx)
+    with ctx.lock:
+        with ctx.store.transaction() as conn:
+            offer = conn.execute(select(offers).where(
+                offers.c.code_hash == tokens.digest(code))).mappings().first()
+            if offer is None:
+                raise not_found("invitation", "with that code")
+            service = conn.execute(select(services).where(
+                services.c.id == offer["service_id"])).mappings().one()
+            member_id = _join(conn, ctx, actor, offer, service, interface)
+        return _provision(ctx, actor, offer["id"], service["id"], member_id)
+
+
+def _join(conn: Connection, ctx: Context, actor: Actor, offer: Row, service: Row,
+          interface_name: str) -> int:
+    """Every check of an acceptance, then its writes; returns the new member's id."""
+    _check_pending(offer)
+    check_live(service)
+    joiner = party_row(conn, actor.party_id)
+    interface = own_interface(conn, joiner["id"], interface_name)
+    _check_not_member(conn, service, joiner)
+    check_interface_free(conn, interface)
+    check_room(conn, service)
+    accounts.verify(conn, party_row(conn, service["owner_id"]), service["kind"],
+                    service["attributes"], joining=False)
+    accounts.verify(conn, joiner, service["kind"], service["attributes"], joining=True)
+    vlan = service["vlan"]
+    if service["kind"] in ETHERNET_KINDS and vlan is None:
+        vlan = vlans.allocate(conn, ctx.vlan_pool)
+    rows = live_rows(conn, service["id"])
+    wanted: dict[str, int] = {}
+    if service["kind"] == SECURE_BANDWIDTH:
+        ports = [*edge_ports(rows), PortRef(interface["switch"], interface["port"])]
+        wanted = capacity.hose(ctx.topology, ports, service["attributes"]["bandwidth_mbps"])
+        capacity.admit(conn, ctx.topology, service["id"], wanted)
+    # Every check passed: write.
+    now = ctx.clock()
+    conn.execute(update(members).where(members.c.service_id == service["id"],
+                                       members.c.party_id == joiner["id"],
+                                       members.c.state == FAILED).values(state=REMOVED))
+    member_id = conn.execute(insert(members).values(
+        service_id=service["id"], party_id=joiner["id"], interface_id=interface["id"],
+        role=role_for(service["attributes"].get("type"), is_owner=False), state=ACCEPTED,
+        created_at=now)).inserted_primary_key[0]
+    if service["kind"] == SECURE_BANDWIDTH:
+        capacity.reserve(conn, service["id"], wanted)
+    if vlan != service["vlan"]:
+        conn.execute(update(services).where(services.c.id == service["id"]).values(vlan=vlan))
+    conn.execute(update(offers).where(offers.c.id == offer["id"]).values(
+        state=OFFER_ACCEPTED, party_id=joiner["id"], decided_at=now))
+    record(conn, ctx, actor, "offer_accepted", service["id"], joiner["name"], offer=offer["id"],
+           interface=interface["name"], vlan=vlan)
+    if service["kind"] not in ETHERNET_KINDS:
+        _issue_orders(conn, service["id"], now)
+    return member_id
+
+
+def _issue_orders(conn: Connection, service_id: int, now: float) -> None:
+    """Utility kinds: every accepted member without an open order gets one."""
+    open_for = select(orders.c.member_id).where(orders.c.state == ORDER_OPEN)
+    waiting = conn.execute(select(members.c.id).where(
+        members.c.service_id == service_id, members.c.state == ACCEPTED,
+        members.c.id.not_in(open_for))).scalars().all()
+    issue_orders(conn, service_id, waiting, now)
+
+
+def _provision(ctx: Context, actor: Actor, offer_id: int, service_id: int,
+               member_id: int) -> dict[str, Any]:
+    provision_new_member(ctx, actor, service_id, member_id)
+    with ctx.store.read() as conn:
+        view = offer_view(conn, offer_row(conn, offer_id))
+        service = conn.execute(select(services).where(
+            services.c.id == service_id)).mappings().one()
+        return {**view, "service": service_view(conn, ctx, service)}
+

@@ -1,0 +1,177 @@
+"""Services: creation by their owner, membership changes, teardown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, insert, or_, select, update
+
+from controller import accounts, capacity, validation
+from controller.errors import ServiceError, conflict, forbidden, not_found
+from controller.model import (
+    ACCEPTED,
+    DELETED,
+    LIVE_MEMBER_STATES,
+    OFFER_PENDING,
+    ORDER_CANCELLED,
+    ORDER_OPEN,
+    PENDING,
+    POINT_TO_POINT,
+    REMOVED,
+    WITHDRAWN,
+    Actor,
+    role_for,
+)
+from controller.schema import members, offers, orders, parties, services
+from controller.workflow.context import (
+    Context,
+    Row,
+    is_live,
+    own_interface,
+    party_row,
+    record,
+    require_party,
+    visible_service,
+)
+from controller.workflow.rollout import refresh, withdraw_rules
+from controller.workflow.views import service_view
+
+
+def check_interface_free(conn: Connection, interface: Row) -> None:
+    service_id = conn.execute(select(members.c.service_id).where(
+        members.c.interface_id == interface["id"],
+        members.c.state.in_(LIVE_MEMBER_STATES))).scalar()
+    if service_id is not None:
+        raise conflict("interface_busy", f"interface '{interface['name']}' is already used by "
+                                         f"service {service_id}")
+
+
+def live_member_count(conn: Connection, service_id: int) -> int:
+    return len(conn.execute(select(members.c.id).where(
+        members.c.service_id == service_id, members.c.state.in_(LIVE_MEMBER_STATES))).all())
+
+
+def check_room(conn: Connection, service: Row) -> None:
+    """A point-to-point service takes two members at most."""
+    if service["attributes"].get("type") == POINT_TO_POINT \
+            and live_member_count(conn, service["id"]) >= 2:
+        raise conflict("point_to_point_full",
+                       f"point-to-point service {service['id']} already has two members")
+
+
+def check_live(service: Row) -> None:
+    if not is_live(service):
+        raise conflict("service_not_live", f"service {service['id']} is {service['state']}")
+
+
+def create_service(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
+    """The creator becomes owner and first member (accepted; root if point-to-multipoint)."""
+    party_id = require_party(actor)
+    wanted = validation.new_service(body)
+    with ctx.lock, ctx.store.transaction() as conn:
+        owner = party_row(conn, party_id)
+        interface = own_interface(conn, party_id, wanted["interface"])
+        accounts.verify(conn, owner, wanted["kind"], wanted["attributes"], joining=True)
+        check_interface_free(conn, interface)
+        if conn.execute(select(services.c.id).where(
+                services.c.owner_id == party_id, services.c.name == wanted["name"],
+                services.c.state != DELETED)).first():
+            raise conflict("name_taken", f"you already have a live service named "
+                                         f"'{wanted['name']}'")
+        now = ctx.clock()
+        service_id = conn.execute(insert(services).values(
+            name=wanted["name"], kind=wanted["kind"], attributes=wanted["attributes"],
+            owner_id=party_id, state=PENDING, vlan=None, provisioning={},
+            created_at=now)).inserted_primary_key[0]
+        conn.execute(insert(members).values(
+            service_id=service_id, party_id=party_id, interface_id=interface["id"],
+            role=role_for(wanted["attributes"].get("type"), is_owner=True), state=ACCEPTED,
+            created_at=now))
+        record(conn, ctx, actor, "service_created", service_id, actor.name,
+               kind=wanted["kind"], attributes=wanted["attributes"], interface=interface["name"])
+        return service_view(conn, ctx, _service(conn, service_id))
+
+
+def _service(conn: Connection, service_id: int) -> Row:
+    return conn.execute(select(services).where(services.c.id == service_id)).mappings().one()
+
+
+def list_services(ctx: Context, actor: Actor) -> list[dict[str, Any]]:
+    with ctx.store.read() as conn:
+        query = select(services).order_by(services.c.id)
+        if not actor.is_admin:
+            joined = select(members.c.service_id).where(
+                members.c.party_id == actor.party_id, members.c.state != REMOVED)
+            query = query.where(or_(services.c.owner_id == actor.party_id,
+                                    services.c.id.in_(joined)))
+        return [service_view(conn, ctx, row) for row in conn.execute(query).mappings().all()]
+
+
+def get_service(ctx: Context, actor: Actor, service_id: int) -> dict[str, Any]:
+    with ctx.store.read() as conn:
+        return service_view(conn, ctx, visible_service(conn, actor, service_id))
+
+
+def remove_member(ctx: Context, actor: Actor, service_id: int, party_name: str) -> dict[str, Any]:
+    """The owner (or the provider) removes a member, or a member leaves."""
+    with ctx.lock:
+        with ctx.store.transaction() as conn:
+            service = visible_service(conn, actor, service_id)
+            target = conn.execute(select(parties.c.id).where(
+                parties.c.name == party_name)).scalar()
+            rows = conn.execute(select(members).where(
+                members.c.service_id == service_id, members.c.party_id == target,
+                members.c.state != REMOVED)).mappings().all()
+            if not rows:
+                raise not_found("member", f"'{party_name}' in service {service_id}")
+            if not (actor.is_admin or actor.party_id in (service["owner_id"], target)):
+                raise not_owner(service)
+            if target == service["owner_id"]:
+                raise forbidden(f"the owner cannot leave service {service_id}; tear it down")
+            check_live(service)
+            ids = [m["id"] for m in rows]
+            conn.execute(update(members).where(members.c.id.in_(ids)).values(state=REMOVED))
+            _cancel_orders(conn, ids)
+            refresh(conn, ctx, service_id)
+            action = "member_left" if actor.party_id == target else "member_removed"
+            record(conn, ctx, actor, action, service_id, party_name)
+            was_live = any(m["state"] in LIVE_MEMBER_STATES for m in rows)
+        if was_live:
+            withdraw_rules(ctx, actor, service_id, service["vlan"])
+        with ctx.store.read() as conn:
+            return service_view(conn, ctx, _service(conn, service_id))
+
+
+def not_owner(service: Row) -> ServiceError:
+    return ServiceError(403, "not_owner", f"only the owner of service {service['id']} may do this")
+
+
+def _cancel_orders(conn: Connection, member_ids: list[int]) -> None:
+    conn.execute(update(orders).where(orders.c.member_id.in_(member_ids),
+                                      orders.c.state == ORDER_OPEN)
+                 .values(state=ORDER_CANCELLED))
+
+
+def teardown_service(ctx: Context, actor: Actor, service_id: int) -> dict[str, Any]:
+    """Delete the service: members out, pending offers withdrawn, VLAN and links freed."""
+    with ctx.lock:
+        with ctx.store.transaction() as conn:
+            service = visible_service(conn, actor, service_id)
+            if not (actor.is_admin or actor.party_id == service["owner_id"]):
+                raise not_owner(service)
+            check_live(service)
+            ids = list(conn.execute(select(members.c.id).where(
+                members.c.service_id == service_id, members.c.state != REMOVED)).scalars())
+            conn.execute(update(members).where(members.c.id.in_(ids)).values(state=REMOVED))
+            _cancel_orders(conn, ids)
+            conn.execute(update(offers).where(offers.c.service_id == service_id,
+                                              offers.c.state == OFFER_PENDING)
+                         .values(state=WITHDRAWN, decided_at=ctx.clock()))
+            capacity.reserve(conn, service_id, {})
+            conn.execute(update(services).where(services.c.id == service_id)
+                         .values(state=DELETED, vlan=None))
+            record(conn, ctx, actor, "service_deleted", service_id, vlan=service["vlan"])
+        withdraw_rules(ctx, actor, service_id, service["vlan"])
+        with ctx.store.read() as conn:
+            return service_view(conn, ctx, _service(conn, service_id))
+

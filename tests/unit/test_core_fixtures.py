@@ -1,0 +1,157 @@
+"""Helpers shared by the core's tests: a metro core on a temporary database,
+party bodies, database snapshots and the invariants of issue 3."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from controller import capacity
+from controller.core import ServiceCore
+from controller.errors import ServiceError
+from controller.model import (
+    DELETED,
+    ETHERNET_KINDS,
+    KINDS,
+    LIVE_MEMBER_STATES,
+    SECURE_BANDWIDTH,
+)
+from controller.provisioning import ProvisionResult
+from controller.schema import APP_TABLES, interfaces, members, offers, reservations, services
+from controller.store import Store, open_store
+from flows.intent import ServiceIntent
+from topology import load_topology
+from topology.model import PortRef
+
+METRO = Path(__file__).resolve().parents[2] / "mininet_scenarios" / "metro.yaml"
+ADMIN_TOKEN = "admin-secret-for-tests"
+# Edge ports of the metro tree: (switch, port) for each host h1..h8.
+HOST_PORTS = [("acc1", 2), ("acc1", 3), ("acc2", 2), ("acc2", 3),
+              ("acc3", 2), ("acc3", 3), ("acc4", 2), ("acc4", 3)]
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class RecordingProvisioner:
+    """Records every intent; fails when `fail_for` names a member's party."""
+
+    def __init__(self) -> None:
+        self.intents: list[ServiceIntent] = []
+        self.fail_for: set[str] = set()
+
+    def apply(self, intent: ServiceIntent) -> ProvisionResult:
+        self.intents.append(intent)
+        bad = [m.party for m in intent.members if m.party in self.fail_for]
+        if bad:
+            return ProvisionResult(ok=False, switches={"acc1": "failed: refused"},
+                                   error=f"switch refused rules for {bad[0]}")
+        return ProvisionResult(ok=True, switches={"acc1": "installed"} if intent.members else {})
+
+
+def metro_topology():
+    return load_topology(METRO)
+
+
+def make_core(path: Path, clock: Clock | None = None, pool: Any = range(2, 4095),
+              store: Store | None = None, **kwargs: Any) -> ServiceCore:
+    store = store or open_store(str(path / "core.db"))
+    return ServiceCore(metro_topology(), store, admin_token=ADMIN_TOKEN, vlan_pool=pool,
+                       clock=clock or Clock(), **kwargs)
+
+
+def mac(n: int) -> str:
+    return f"02:00:00:00:00:{n:02x}"
+
+
+def party_body(name: str, ports: list[tuple[str, int]], kinds: tuple[str, ...] = KINDS,
+               bandwidth: int = 10000, channels: int = 10, status: str = "active",
+               first_mac: int = 1) -> dict[str, Any]:
+    return {"name": name,
+            "account": {"status": status, "service_kinds": list(kinds),
+                        "max_bandwidth_mbps": bandwidth, "max_channels": channels},
+            "interfaces": [{"name": f"{name}-if{i}", "switch": sw, "port": port,
+                            "mac": mac(first_mac + i), "location": "rack 1"}
+                           for i, (sw, port) in enumerate(ports)]}
+
+
+def ethernet_body(name: str, interface: str, type_: str = "point-to-point",
+                  bandwidth: int = 100, kind: str = "ethernet-channel") -> dict[str, Any]:
+    return {"name": name, "kind": kind, "interface": interface,
+            "attributes": {"type": type_, "bandwidth_mbps": bandwidth}}
+
+
+def snapshot(store: Store) -> dict[str, list[tuple]]:
+    """Every row of every table, to prove a refusal changed nothing."""
+    with store.read() as conn:
+        return {t.name: sorted(tuple(map(repr, row)) for row in conn.execute(select(t)))
+                for t in APP_TABLES}
+
+
+def refused(call: Any, store: Store, code: str, status: int | None = None) -> ServiceError:
+    """Run `call`, expect a refusal with `code`, and check the store did not change."""
+    before = snapshot(store)
+    with pytest.raises(ServiceError) as info:
+        call()
+    assert info.value.code == code, info.value
+    if status is not None:
+        assert info.value.status == status
+    assert snapshot(store) == before, f"refusal {code} changed the store"
+    return info.value
+
+
+def check_invariants(core: ServiceCore, store: Store) -> None:
+    """The invariants of issue 3, read straight from the database."""
+    topology = core.topology
+    with store.read() as conn:
+        live = conn.execute(select(services).where(services.c.state != DELETED)).mappings().all()
+        vlan_users = Counter(s["vlan"] for s in live if s["vlan"] is not None)
+        assert all(n == 1 for n in vlan_users.values()), vlan_users
+        rows = conn.execute(select(members, interfaces.c.switch, interfaces.c.port)
+                            .join(interfaces, interfaces.c.id == members.c.interface_id)
+                            .where(members.c.state.in_(LIVE_MEMBER_STATES))).mappings().all()
+        by_iface = Counter(m["interface_id"] for m in rows)
+        assert all(n == 1 for n in by_iface.values()), by_iface
+        live_ids = {s["id"] for s in live}
+        assert all(m["service_id"] in live_ids for m in rows)
+        expected: dict[str, int] = {}
+        for service in live:
+            mine = [m for m in rows if m["service_id"] == service["id"]]
+            if service["attributes"].get("type") == "point-to-point":
+                assert len(mine) <= 2, service
+            if service["kind"] in ETHERNET_KINDS:
+                assert (service["vlan"] is not None) == (len(mine) >= 2), (service, mine)
+                owner = [m for m in mine if m["party_id"] == service["owner_id"]]
+                others = [m for m in mine if m["party_id"] != service["owner_id"]]
+                # Nobody is left half-provisioned once a call returned.
+                assert all(m["state"] == "provisioned" for m in others), mine
+                assert all(m["state"] == ("provisioned" if others else "accepted")
+                           for m in owner), mine
+                assert service["state"] == ("active" if others else "pending")
+            if service["kind"] == SECURE_BANDWIDTH:
+                ports = [PortRef(m["switch"], m["port"]) for m in mine]
+                bw = service["attributes"]["bandwidth_mbps"]
+                for link, mbps in capacity.hose(topology, ports, bw).items():
+                    expected[link] = expected.get(link, 0) + mbps
+        stored: dict[str, int] = {}
+        for row in conn.execute(select(reservations)).mappings():
+            assert row["service_id"] in live_ids
+            stored[row["link"]] = stored.get(row["link"], 0) + row["mbps"]
+        assert stored == {k: v for k, v in expected.items() if v}
+        for link in topology.links:
+            assert stored.get(capacity.link_id(link), 0) <= link.capacity_mbps
+        pending_to_deleted = conn.execute(select(offers.c.id).join(
+            services, services.c.id == offers.c.service_id).where(
+            offers.c.state == "pending", services.c.state == DELETED)).all()
+        assert not pending_to_deleted
