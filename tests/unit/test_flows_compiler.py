@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -194,3 +195,10 @@ def test_refuses_inconsistent_intents() -> None:
         compile_network(topology, [service(1, 4095, MULTIPOINT, hosts[:2])])
     with pytest.raises(ValueError, match="not in the topology"):
         compile_switch(topology, [], "nowhere")
+    with pytest.raises(ValueError, match="unknown type"):
+        compile_network(topology, [service(1, 10, "star", hosts[:2])])
+    two_roots = service(1, 10, POINT_TO_MULTIPOINT, hosts[:3])
+    two_roots = replace(two_roots, members=tuple(replace(m, role="root")
+                                                 for m in two_roots.members))
+    with pytest.raises(ValueError, match="3 roots"):
+        compile_network(topology, [two_roots])
