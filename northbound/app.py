@@ -16,6 +16,7 @@ from typing import Any
 
 from webob import Request, Response
 
+from controller import model
 from controller.errors import ServiceError
 from northbound import metrics, render
 from northbound.envelope import RequestError, bearer_token, json_body
@@ -27,6 +28,12 @@ STATIC = HERE / "static"
 OPENAPI = HERE / "openapi.json"
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+# Every state is exported, zero included, so a dashboard sees a series from the start.
+_STATES = {
+    "services": (model.PENDING, model.ACTIVE, model.DEGRADED, model.DELETED),
+    "offers": model.OFFER_STATES,
+    "members": (model.ACCEPTED, model.PROVISIONED, model.FAILED),
+}
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -80,12 +87,13 @@ class NorthboundApp:
         return response
 
     def metrics_text(self) -> str:
+        """Scrape-time gauges from the core, then the registry's counters."""
         stats = self.core.stats()
-        gauges = {"switches_connected": {(): self.switches_connected()}}
-        for family in ("services", "offers"):
-            gauges[family] = {(("state", state),): n
-                              for state, n in stats.get(family, {}).items()}
-        gauges["parties"] = {(): stats.get("parties", 0)}
+        gauges = {"switches_connected": {(): self.switches_connected()},
+                  "parties": {(): stats["parties"]}}
+        for family, states in _STATES.items():
+            counts = dict.fromkeys(states, 0) | stats[family]
+            gauges[family] = {(("state", state),): n for state, n in sorted(counts.items())}
         return metrics.REGISTRY.render(gauges)
 
     def _static(self, path: str) -> Response:

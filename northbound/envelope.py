@@ -60,8 +60,8 @@ def json_body(req: Request, accepts_body: bool) -> dict[str, Any]:
         raise RequestError(400, "invalid_body", "the body must be a JSON object")
     if not accepts_body and value:
         field = next(iter(value))
-        raise RequestError(400, "invalid_field", f"unknown field '{field}': "
-                           "this request takes no body")
+        raise RequestError(400, "invalid_field", f"{field}: unknown field "
+                           "(this request takes no body)")
     return value
 
 
@@ -71,7 +71,7 @@ def query_int(req: Request, name: str) -> int | None:
     if text is None:
         return None
     if not text.isascii() or not text.isdigit() or int(text) > _MAX_INT:
-        raise RequestError(400, "invalid_field", f"'{name}' must be a non-negative integer")
+        raise RequestError(400, "invalid_field", f"{name}: must be a non-negative integer")
     return int(text)
 
 

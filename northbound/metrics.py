@@ -25,6 +25,11 @@ PREFIX = "metroshare_"
 # Seconds: provisioning is a barrier round trip per switch, milliseconds to seconds.
 DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 HELP = {
+    "switches_connected": "Switches of the topology connected to the controller.",
+    "parties": "Parties registered.",
+    "services": "Services by state.",
+    "offers": "Offers by state.",
+    "members": "Service members by state (failed: provisioning failed).",
     "flow_mods_sent": "OpenFlow flow-mod messages sent to switches.",
     "api_errors": "API requests refused, by error code.",
     "provisioning_seconds": "Time to provision one service change, barrier confirmed.",

@@ -1,0 +1,243 @@
+// The metroshare web UI: log in with a token, see the metro tree and your
+// services, create / offer / accept / decline / leave / tear down. It only
+// calls the REST API; every rule is the controller's. Polls every 2 s.
+"use strict";
+
+import { drawPicture } from "/ui/picture.js";
+
+const API = "/api/v1";
+const POLL_MS = 2000;
+const $ = (id) => document.getElementById(id);
+let token = sessionStorage.getItem("metroshare-token");
+let me = null;          // own party view, null for the admin
+let timer = null;
+const shown = new Map(); // panel id -> JSON last drawn, so polling keeps selections
+
+async function api(method, path, body) {
+  const init = { method, headers: { Authorization: `Bearer ${token}`, Accept: "application/json" } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(API + path, init);
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error = new Error(data.error ? data.error.message : `HTTP ${response.status}`);
+    error.status = response.status;
+    throw error;
+  }
+  return data;
+}
+
+function say(text, isError) {
+  const box = $("message");
+  box.textContent = text;
+  box.className = isError ? "error" : "ok";
+  box.hidden = !text;
+}
+
+// Runs a user action, reports its outcome and refreshes at once.
+async function act(label, fn) {
+  try {
+    const result = await fn();
+    say(typeof result === "string" ? result : `${label}: done`, false);
+  } catch (err) {
+    say(`${label}: ${err.message}`, true);
+  }
+  await refresh();
+}
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function button(label, onclick) { return el("button", { type: "button", onclick }, label); }
+function badge(state) { return el("span", { class: `badge ${state}` }, state); }
+
+function table(headers, rows) {
+  return el("table", {}, el("thead", {}, el("tr", {}, ...headers.map((h) => el("th", {}, h)))),
+            el("tbody", {}, ...rows.map((r) => el("tr", {}, ...r.map((c) => el("td", {}, c))))));
+}
+
+// Redraws a part of the page only when its data changed; `draw` returns the
+// new children of element `id`, or nothing when it drew by itself.
+function panel(id, data, draw) {
+  const json = JSON.stringify(data);
+  if (shown.get(id) === json) return;
+  shown.set(id, json);
+  const nodes = draw(data);
+  if (nodes !== undefined) $(id).replaceChildren(...[nodes].flat());
+}
+
+function interfaceSelect() {
+  const free = me.interfaces.filter((i) => i.service === null || i.service === undefined);
+  return el("select", { class: "iface" }, ...free.map((i) => el("option", { value: i.name }, `${i.name} (${i.switch}:${i.port})`)));
+}
+
+function serviceCard(s) {
+  const owner = s.owner === me.name;
+  const card = el("div", { class: "card", "data-service": s.name },
+    el("h3", {}, `${s.name} `, badge(s.state)),
+    el("p", {}, `#${s.id} ${s.kind}, ${s.attributes.type || ""} ${s.attributes.bandwidth_mbps ?? ""} Mb/s, vlan ${s.vlan ?? "-"}, owner ${s.owner}`),
+    table(["party", "interface", "role", "state"],
+          s.members.map((m) => [m.party, m.interface || "-", m.role, badge(m.state)])));
+  if (s.state === "deleted") return card;
+  if (owner) {
+    const party = el("input", { placeholder: "party name", class: "offer-party" });
+    card.append(el("div", { class: "actions" }, party,
+      button("Offer", () => act("Offer", async () => {
+        await api("POST", `/services/${s.id}/offers`, { party: party.value.trim() });
+        return `Offered ${s.name} to ${party.value.trim()}`;
+      })),
+      button("Invitation code", () => act("Invitation", async () => {
+        const offer = await api("POST", `/services/${s.id}/offers`, {});
+        return `Invitation code for ${s.name} (shown once): ${offer.code}`;
+      })),
+      button("Tear down", () => {
+        if (confirm(`Tear down ${s.name}? Its flows are removed for every member.`)) {
+          act("Tear down", () => api("DELETE", `/services/${s.id}`));
+        }
+      })));
+  } else {
+    card.append(el("div", { class: "actions" }, button("Leave", () => act("Leave",
+      () => api("DELETE", `/services/${s.id}/members/${encodeURIComponent(me.name)}`)))));
+  }
+  return card;
+}
+
+function offerRow(o) {
+  const incoming = o.party === me.name && o.owner !== me.name;
+  const row = el("div", { class: "card offer", "data-offer": o.id },
+    el("p", {}, `${o.service_name} from ${o.owner} to ${o.party ?? "anyone with the code"} `, badge(o.state)));
+  if (o.state !== "pending") return row;
+  if (incoming) {
+    const select = interfaceSelect();
+    row.append(el("div", { class: "actions" }, select,
+      button("Accept", () => act("Accept", () => api("POST", `/offers/${o.id}/accept`, { interface: select.value }))),
+      button("Decline", () => act("Decline", () => api("POST", `/offers/${o.id}/decline`)))));
+  } else {
+    row.append(el("div", { class: "actions" },
+      button("Withdraw", () => act("Withdraw", () => api("DELETE", `/offers/${o.id}`)))));
+  }
+  return row;
+}
+
+function fillFreeInterfaces() {
+  const free = me.interfaces.filter((i) => i.service === null || i.service === undefined);
+  for (const select of document.querySelectorAll(".free-interfaces")) {
+    const keep = select.value;
+    select.replaceChildren(...free.map((i) => el("option", { value: i.name }, `${i.name} (${i.switch}:${i.port})`)));
+    if (free.some((i) => i.name === keep)) select.value = keep;
+  }
+}
+
+async function refreshParty() {
+  const [party, services, offers, topology] = await Promise.all([
+    api("GET", "/me"), api("GET", "/services"), api("GET", "/offers"), api("GET", "/topology")]);
+  me = party;
+  $("who").textContent = `${me.name} (account ${me.account.status})`;
+  panel("interfaces", me.interfaces, (list) => table(["name", "port", "mac", "service"],
+    list.map((i) => [i.name, `${i.switch}:${i.port}`, i.mac, i.service === null ? "free" : `#${i.service}`])));
+  panel("free", me.interfaces, fillFreeInterfaces);
+  panel("services", services, (list) => list.length ? list.map(serviceCard) : el("p", {}, "No services yet."));
+  panel("offers", offers, (list) => list.length ? list.map(offerRow) : el("p", {}, "No offers."));
+  panel("picture", { topology, services, ifaces: me.interfaces },
+        () => drawPicture($("picture"), topology, services, me.interfaces));
+}
+
+async function refreshAdmin() {
+  const [parties, services, events, topology] = await Promise.all([
+    api("GET", "/parties"), api("GET", "/services"), api("GET", "/events"), api("GET", "/topology")]);
+  $("who").textContent = "provider (admin)";
+  panel("parties", parties, (list) => table(["name", "account", "kinds", "Mb/s", "channels", "interfaces"],
+    list.map((p) => [p.name, badge(p.account.status), p.account.service_kinds.join(", "),
+      String(p.account.max_bandwidth_mbps), String(p.account.max_channels),
+      p.interfaces.map((i) => `${i.name}@${i.switch}:${i.port}`).join(", ")])));
+  panel("switches", topology.switches, (list) => table(["name", "role", "dpid", "state"],
+    list.map((s) => [s.name, s.role, String(s.dpid), badge(s.connected ? "connected" : "disconnected")])));
+  panel("admin-services", services, (list) => table(["id", "name", "owner", "kind", "vlan", "state", "members"],
+    list.map((s) => [String(s.id), s.name, s.owner, s.kind, String(s.vlan ?? "-"), badge(s.state),
+      s.members.map((m) => `${m.party}/${m.interface} ${m.state}`).join(", ")])));
+  panel("events", events.slice(0, 200), (list) => table(["#", "at", "actor", "action", "service", "party", "detail"],
+    list.map((e) => [String(e.id), e.at, e.actor, e.action, String(e.service_id ?? ""), e.party ?? "",
+      JSON.stringify(e.detail)])));
+  panel("picture", { topology, services }, () => drawPicture($("picture"), topology, services, []));
+}
+
+async function refresh() {
+  try {
+    await (me ? refreshParty() : refreshAdmin());
+  } catch (err) {
+    if (err.status === 401) logout("Your token is no longer valid.");
+    else say(`Refresh failed: ${err.message}`, true);
+  }
+}
+
+async function login(candidate) {
+  token = candidate;
+  shown.clear();
+  try {
+    me = await api("GET", "/me");
+  } catch (err) {
+    if (err.status === 401) { logout("Unknown token."); return; }
+    me = null;
+    try { await api("GET", "/parties"); } catch (e) { logout(e.message); return; }
+  }
+  sessionStorage.setItem("metroshare-token", token);
+  $("login").hidden = true;
+  $("main").hidden = false;
+  $("logout").hidden = false;
+  $("party-view").hidden = !me;
+  $("admin-view").hidden = !!me;
+  say("", false);
+  await refresh();
+  clearInterval(timer);
+  timer = setInterval(refresh, POLL_MS);
+}
+
+function logout(reason) {
+  clearInterval(timer);
+  token = null;
+  me = null;
+  sessionStorage.removeItem("metroshare-token");
+  $("login").hidden = false;
+  $("main").hidden = true;
+  $("logout").hidden = true;
+  $("who").textContent = "";
+  say(reason || "", !!reason);
+}
+
+$("login-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  login($("token").value.trim());
+  $("token").value = "";
+});
+$("logout").addEventListener("click", () => logout());
+$("create-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const f = ev.target.elements;
+  act("Create", async () => {
+    const service = await api("POST", "/services", {
+      name: f.name.value.trim(), kind: f.kind.value, interface: f.interface.value,
+      attributes: { type: f.type.value, bandwidth_mbps: Number(f.bandwidth.value) } });
+    ev.target.reset();
+    return `Created ${service.name} (#${service.id}), state ${service.state}`;
+  });
+});
+$("redeem-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const f = ev.target.elements;
+  act("Invitation", async () => {
+    const offer = await api("POST", "/invitations/accept", { code: f.code.value.trim(), interface: f.interface.value });
+    ev.target.reset();
+    return `Joined ${offer.service_name}`;
+  });
+});
+
+if (token) login(token);
