@@ -129,16 +129,16 @@ def _plan(topology: Topology, intent: ServiceIntent) -> _Plan | None:
     for m in members:
         if not 1 <= m.member_id <= MAX_METER_ID:
             raise ValueError(f"member {m.member_id} of service {sid}: id unusable as meter id")
+    if len(members) < 2:
+        return None
     root = None
     if intent.type == POINT_TO_MULTIPOINT:
         roots = [m for m in members if m.role == "root"]
         if len(roots) > 1:
             raise ValueError(f"point-to-multipoint service {sid} has {len(roots)} roots")
-        if not roots or len(members) < 2:
+        if not roots:
             return None  # leaves alone may reach nobody
         root = roots[0]
-    if len(members) < 2:
-        return None
     return _Plan(intent, topology.subtree(m.edge_port for m in members), root)
 
 
@@ -198,6 +198,7 @@ def _service_rules(plan: _Plan, switch: str) -> tuple[list[Flow], Group, list[Me
                         if m is not plan.root and subtree.next_port(switch, m.edge_port) != up)
 
     def after(port: int) -> Table:
+        """Where a frame from a fiber port goes: away from the root or towards it."""
         return FORWARD if up is None or port == up else TO_ROOT
 
     flows, meters = [], []
@@ -209,7 +210,8 @@ def _service_rules(plan: _Plan, switch: str) -> tuple[list[Flow], Group, list[Me
         flows.append(CLASSIFY.flow(
             PRIORITY_ACCEPT, cookie,
             actions=(("push_vlan",), ("set_vlan_vid", intent.vlan)),
-            goto=after(m.edge_port.port), meter=meter.meter_id,
+            goto=FORWARD if plan.root in (None, m) else TO_ROOT,
+            meter=meter.meter_id,
             in_port=m.edge_port.port, vlan_vid=VLAN_UNTAGGED, eth_src=m.mac,
         ))
     for port in sorted(subtree.trunk_ports(switch)):

@@ -21,6 +21,7 @@ from flows.rules import (
     service_of_cookie,
     vlan_tag,
 )
+from flows.simulator import Frame, NetworkSimulator
 from tests.unit.test_flows_trees import KINDS, binary_tree, build_tree, leaf_hosts, service
 from topology.model import Topology
 
@@ -197,8 +198,23 @@ def test_refuses_inconsistent_intents() -> None:
         compile_switch(topology, [], "nowhere")
     with pytest.raises(ValueError, match="unknown type"):
         compile_network(topology, [service(1, 10, "star", hosts[:2])])
-    two_roots = service(1, 10, POINT_TO_MULTIPOINT, hosts[:3])
-    two_roots = replace(two_roots, members=tuple(replace(m, role="root")
-                                                 for m in two_roots.members))
+    all_roots = service(1, 10, POINT_TO_MULTIPOINT, hosts[:3])
+    all_roots = replace(all_roots, members=tuple(replace(m, role="root")
+                                                 for m in all_roots.members))
     with pytest.raises(ValueError, match="3 roots"):
-        compile_network(topology, [two_roots])
+        compile_network(topology, [all_roots])
+
+
+def test_a_leaf_sharing_the_root_port_still_reaches_no_leaf() -> None:
+    topology = build_tree([0])
+    root, leaf = topology.hosts_on("s0")[0], topology.hosts_on("s1")[0]
+    intent = service(1, 10, POINT_TO_MULTIPOINT, [root, leaf])
+    shared = replace(intent.members[1], member_id=999, mac="02:00:00:00:ff:01",
+                     edge_port=root.edge_port)
+    intent = replace(intent, members=(*intent.members, shared))
+    sim = NetworkSimulator(topology, compile_network(topology, [intent]))
+    # Root and this leaf share a wire; the network must not carry the leaf's frames.
+    assert sim.send(root.edge_port, Frame(shared.mac, "ff:ff:ff:ff:ff:ff")) == []
+    assert sim.send(root.edge_port, Frame(shared.mac, leaf.mac)) == []
+    assert [d.port for d in sim.send(root.edge_port, Frame(root.mac, leaf.mac))] == \
+        [leaf.edge_port]
