@@ -4,6 +4,7 @@ party bodies, database snapshots and the invariants of issue 3."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,13 @@ from controller import capacity
 from controller.core import ServiceCore
 from controller.errors import ServiceError
 from controller.model import (
+    ADMIN,
     DELETED,
     ETHERNET_KINDS,
     KINDS,
     LIVE_MEMBER_STATES,
     SECURE_BANDWIDTH,
+    Actor,
 )
 from controller.provisioning import ProvisionResult
 from controller.schema import APP_TABLES, interfaces, members, offers, reservations, services
@@ -155,3 +158,40 @@ def check_invariants(core: ServiceCore, store: Store) -> None:
             services, services.c.id == offers.c.service_id).where(
             offers.c.state == "pending", services.c.state == DELETED)).all()
         assert not pending_to_deleted
+
+
+@dataclass
+class World:
+    core: ServiceCore
+    store: Store
+    clock: Clock
+    net: RecordingProvisioner
+    alice: Actor
+    bob: Actor
+    carol: Actor
+    dave: Actor
+
+
+def build_world(path: Path) -> World:
+    """Four parties with two interfaces each, on acc1..acc4, and a recording network."""
+    clock = Clock()
+    core = make_core(path, clock=clock)
+    net = RecordingProvisioner()
+    core.set_provisioner("ethernet", net)
+    actors = []
+    for i, name in enumerate(("alice", "bob", "carol", "dave")):
+        ports = [(f"acc{i + 1}", 2), (f"acc{i + 1}", 3)]
+        body = party_body(name, ports, first_mac=10 * (i + 1))
+        actors.append(core.authenticate(core.create_party(ADMIN, body)["token"]))
+    return World(core, core._ctx.store, clock, net, *actors)
+
+
+def p2p(w: World, kind: str = "ethernet-channel", type_: str = "point-to-point",
+        bandwidth: int = 100, name: str = "s1") -> dict:
+    return w.core.create_service(w.alice, ethernet_body(name, "alice-if0", type_, bandwidth,
+                                                        kind))
+
+
+def offer_and_accept(w: World, service_id: int, actor: Actor, interface: str) -> dict:
+    offer = w.core.create_offer(w.alice, service_id, {"party": actor.name})
+    return w.core.accept_offer(actor, offer["id"], {"interface": interface})

@@ -2,63 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from controller.core import ServiceCore
 from controller.model import ADMIN, Actor
-from controller.store import Store
 from tests.unit.test_core_fixtures import (
-    Clock,
-    RecordingProvisioner,
+    World,
+    build_world,
     check_invariants,
     ethernet_body,
-    make_core,
+    offer_and_accept,
+    p2p,
     party_body,
 )
-
-
-@dataclass
-class World:
-    core: ServiceCore
-    store: Store
-    clock: Clock
-    net: RecordingProvisioner
-    alice: Actor
-    bob: Actor
-    carol: Actor
-    dave: Actor
-
-
-def build_world(path: Path) -> World:
-    clock = Clock()
-    core = make_core(path, clock=clock)
-    net = RecordingProvisioner()
-    core.set_provisioner("ethernet", net)
-    actors = []
-    for i, name in enumerate(("alice", "bob", "carol", "dave")):
-        ports = [(f"acc{i + 1}", 2), (f"acc{i + 1}", 3)]
-        body = party_body(name, ports, first_mac=10 * (i + 1))
-        actors.append(core.authenticate(core.create_party(ADMIN, body)["token"]))
-    return World(core, core._ctx.store, clock, net, *actors)
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> World:
     return build_world(tmp_path)
-
-
-def p2p(w: World, kind: str = "ethernet-channel", type_: str = "point-to-point",
-        bandwidth: int = 100, name: str = "s1") -> dict:
-    return w.core.create_service(w.alice, ethernet_body(name, "alice-if0", type_, bandwidth,
-                                                        kind))
-
-
-def offer_and_accept(w: World, service_id: int, actor: Actor, interface: str) -> dict:
-    offer = w.core.create_offer(w.alice, service_id, {"party": actor.name})
-    return w.core.accept_offer(actor, offer["id"], {"interface": interface})
 
 
 def test_created_service_is_pending_with_owner_as_first_member(world: World) -> None:
