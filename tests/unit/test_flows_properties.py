@@ -8,12 +8,15 @@ must be exactly the ones the service semantics of CONTRACT §3 allow.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import replace
+
 from hypothesis import HealthCheck, given, settings
 
 from flows.compiler import compile_network, compile_switch
 from flows.diff import DELETE, Change, diff, flow_identity
 from flows.intent import POINT_TO_MULTIPOINT, MemberIntent, ServiceIntent
-from flows.rules import Flow, Group, Meter, SwitchTables, service_cookie
+from flows.rules import Flow, Group, Meter, SwitchTables, service_cookie, service_of_cookie
 from flows.simulator import Frame, NetworkSimulator
 from tests.unit.test_flows_compiler import expected_counts
 from tests.unit.test_flows_trees import networks
@@ -52,26 +55,49 @@ def simulate(
     return services, sim, sorted(topology.hosts.values(), key=lambda h: h.name)
 
 
+def wrong_deliveries(services: list[ServiceIntent], sim: NetworkSimulator,
+                     hosts: list[Host]) -> Iterator[str]:
+    """Every frame between interfaces that arrives where the contract says it must not,
+    fails to arrive where it must, arrives twice, tagged, or policed wrongly."""
+    members = live(services)
+    for host in hosts:
+        for dst in [h.mac for h in hosts if h is not host] + [BROADCAST, MULTICAST, UNKNOWN]:
+            deliveries = sim.send(host.edge_port, Frame(host.mac, dst))
+            ports = [d.port for d in deliveries]
+            if host.mac not in members:
+                if deliveries:
+                    yield f"non-member {host.name} to {dst} reached {ports}"
+                continue
+            service, sender = members[host.mac]
+            if len(ports) != len(set(ports)) or set(ports) != allowed(service, sender, dst):
+                yield f"{host.name} to {dst} reached {ports}"
+            for d in deliveries:
+                if d.frame != Frame(host.mac, dst) or d.meters != (sender.member_id,):
+                    yield f"{host.name} to {dst} left as {d}"
+
+
 @SETTINGS
 @given(networks())
 def test_every_pair_gets_exactly_what_the_service_allows(
     network: tuple[Topology, list[ServiceIntent]],
 ) -> None:
-    services, sim, hosts = simulate(network)
-    members = live(services)
-    for host in hosts:
-        for dst in [h.mac for h in hosts if h is not host] + [BROADCAST, MULTICAST, UNKNOWN]:
-            deliveries = sim.send(host.edge_port, Frame(host.mac, dst))
-            if host.mac not in members:
-                assert deliveries == [], f"non-member {host.name} reached {deliveries}"
+    assert list(wrong_deliveries(*simulate(network))) == []
+
+
+@settings(max_examples=25, deadline=None)
+@given(networks(max_switches=6))
+def test_every_rule_is_needed(network: tuple[Topology, list[ServiceIntent]]) -> None:
+    """Minimality: without any one service rule, some frame goes wrong."""
+    topology, services = network
+    tables = compile_network(topology, services)
+    hosts = sorted(topology.hosts.values(), key=lambda h: h.name)
+    for name, switch in tables.items():
+        for flow in switch.flows:
+            if service_of_cookie(flow.cookie) is None:
                 continue
-            service, sender = members[host.mac]
-            ports = [d.port for d in deliveries]
-            assert len(ports) == len(set(ports)), f"duplicates {deliveries}"
-            assert set(ports) == allowed(service, sender, dst), (host.name, dst, deliveries)
-            for d in deliveries:
-                assert d.frame == Frame(host.mac, dst), "frames leave untagged and unchanged"
-                assert d.meters == (sender.member_id,), "policed once, at the sender's edge"
+            fewer = {**tables, name: replace(switch, flows=switch.flows - {flow})}
+            sim = NetworkSimulator(topology, fewer)
+            assert next(wrong_deliveries(services, sim, hosts), None), f"{name}: {flow}"
 
 
 @SETTINGS
