@@ -1,0 +1,143 @@
+"""The store: migrations from an empty database, WAL, and state that survives
+closing and reopening mid-sequence, including a stop during provisioning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+from controller.model import ADMIN
+from controller.schema import SCHEMA_VERSION
+from controller.store import open_store
+from tests.unit.test_core_fixtures import (
+    ADMIN_TOKEN,
+    RecordingProvisioner,
+    build_world,
+    check_invariants,
+    ethernet_body,
+    make_core,
+    offer_and_accept,
+    p2p,
+    party_body,
+    snapshot,
+)
+
+
+def test_empty_database_is_migrated(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "new.db"))
+    assert store.version == SCHEMA_VERSION
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"schema_version", "parties", "interfaces", "services", "members", "offers",
+            "reservations", "orders", "events"} <= tables
+    with store.read() as conn:
+        assert conn.execute(text("SELECT version FROM schema_version")).scalar() == SCHEMA_VERSION
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    store.close()
+    # Opening again migrates nothing and keeps one version row.
+    again = open_store(f"sqlite:///{tmp_path / 'new.db'}")
+    with again.read() as conn:
+        assert conn.execute(text("SELECT count(*) FROM schema_version")).scalar() == 1
+    again.close()
+
+
+def test_database_at_version_zero_is_brought_up(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE schema_version (version INTEGER NOT NULL)"))
+        conn.execute(text("INSERT INTO schema_version VALUES (0)"))
+    engine.dispose()
+    store = open_store(str(tmp_path / "old.db"))
+    assert store.version == SCHEMA_VERSION
+    assert "services" in inspect(store.engine).get_table_names()
+
+
+def test_newer_database_is_refused(tmp_path: Path) -> None:
+    open_store(str(tmp_path / "db")).close()
+    engine = create_engine(f"sqlite:///{tmp_path / 'db'}")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE schema_version SET version = 99"))
+    engine.dispose()
+    with pytest.raises(RuntimeError, match="newer"):
+        open_store(str(tmp_path / "db"))
+
+
+def _views(core, actors) -> list:
+    return [core.list_services(ADMIN), core.list_offers(ADMIN), core.list_parties(ADMIN),
+            core.list_orders(ADMIN), core.list_events(ADMIN), core.topology_view(ADMIN),
+            core.desired_intents(), [core.me(a) for a in actors]]
+
+
+def test_close_and_reopen_mid_sequence_keeps_everything(tmp_path: Path) -> None:
+    world = build_world(tmp_path)
+    core, actors = world.core, (world.alice, world.bob, world.carol, world.dave)
+    secure = p2p(world, kind="secure-bandwidth", type_="multipoint-to-multipoint", bandwidth=200)
+    offer_and_accept(world, secure["id"], world.bob, "bob-if0")
+    pending = world.core.create_offer(world.alice, secure["id"], {"party": "carol"})
+    code = world.core.create_offer(world.alice, secure["id"], {})["code"]
+    water = world.core.create_service(world.carol, {
+        "name": "w", "kind": "water", "interface": "carol-if1",
+        "attributes": {"quantity": 2, "unit": "m3", "location": "x"}})
+    offer = world.core.create_offer(world.carol, water["id"], {"party": "dave"})
+    world.core.accept_offer(world.dave, offer["id"], {"interface": "dave-if1"})
+    before, views = snapshot(world.store), _views(core, actors)
+    world.store.close()
+
+    store = open_store(str(tmp_path / "core.db"))
+    reopened = make_core(tmp_path, clock=world.clock, store=store)
+    reopened.set_provisioner("ethernet", RecordingProvisioner())
+    assert snapshot(store) == before
+    assert _views(reopened, actors) == views
+    # Offers and codes made before the restart still work after it.
+    reopened.accept_offer(world.carol, pending["id"], {"interface": "carol-if0"})
+    reopened.accept_invitation(world.dave, {"code": code, "interface": "dave-if0"})
+    view = reopened.get_service(ADMIN, secure["id"])
+    assert [m["state"] for m in view["members"]] == ["provisioned"] * 4
+    check_invariants(reopened, store)
+
+
+def test_party_tokens_survive_a_restart(tmp_path: Path) -> None:
+    core = make_core(tmp_path)
+    token = core.create_party(ADMIN, party_body("erin", [("acc1", 9)]))["token"]
+    core._ctx.store.close()
+    again = make_core(tmp_path)
+    assert again.authenticate(token).name == "erin"
+    assert again.authenticate(ADMIN_TOKEN).is_admin
+
+
+class Crash(BaseException):
+    """Stands for the process dying inside the provisioner."""
+
+
+def test_stop_during_provisioning_leaves_member_failed_after_restart(tmp_path: Path) -> None:
+    world = build_world(tmp_path)
+
+    class Dying:
+        def apply(self, intent):
+            raise Crash()
+
+    service = p2p(world, kind="secure-bandwidth")
+    world.core.set_provisioner("ethernet", Dying())
+    with pytest.raises(Crash):
+        offer_and_accept(world, service["id"], world.bob, "bob-if0")
+    world.store.close()
+    core = make_core(tmp_path, clock=world.clock)
+    view = core.get_service(ADMIN, service["id"])
+    assert view["state"] == "pending" and view["vlan"] is None
+    assert [m["state"] for m in view["members"]] == ["accepted", "failed"]
+    assert "stopped" in view["members"][1]["error"]
+    assert core.topology_view(ADMIN)["links"][0]["reserved_mbps"] == 0
+    check_invariants(core, core._ctx.store)
+    offer = core.create_offer(world.alice, service["id"], {"party": "bob"})
+    assert core.accept_offer(world.bob, offer["id"], {"interface": "bob-if0"})[
+        "service"]["state"] == "active"
+
+
+def test_owner_waiting_alone_is_not_failed_by_a_restart(tmp_path: Path) -> None:
+    world = build_world(tmp_path)
+    world.core.create_service(world.alice, ethernet_body("s", "alice-if0"))
+    world.store.close()
+    core = make_core(tmp_path)
+    assert core.list_services(ADMIN)[0]["members"][0]["state"] == "accepted"
