@@ -43,6 +43,7 @@ class Installer:
         self._desired_intents = desired_intents
         self._intents: dict[int, ServiceIntent] | None = None
         self._confirmed: dict[str, SwitchTables] = {}  # last state a barrier confirmed
+        self._target: dict[str, SwitchTables] = {}     # state last sent (being confirmed)
         self._lock = hub.Semaphore(1)                  # one change at a time: diffs stay true
 
     # -- the core's EthernetProvisioner ---------------------------------------
@@ -84,9 +85,18 @@ class Installer:
             del self.datapaths[name]
             self._confirmed.pop(name, None)
 
+    def lost(self, name: str, table: int, priority: int, match: tuple) -> bool:
+        """True when someone else removed a flow the switch should hold: read it back."""
+        target = self._target.get(name)
+        if target is None or not any((f.table, f.priority, f.match) == (table, priority, match)
+                                     for f in target.flows):
+            return False
+        return True
+
     def reconcile(self, name: str) -> str | None:
         """Make one switch equal to the compiled state; None on success, else the error."""
         with self._lock:
+            self._confirmed.pop(name, None)  # always from what the switch reports
             _, errors = self._converge({name}, list(self._live_intents().values()))
         return "; ".join(errors) or None
 
@@ -131,6 +141,7 @@ class Installer:
                 errors.append(f"{switch}: {exc}")
                 continue
             ops = plan(actual, desired)
+            self._target[switch] = desired
             if not ops:
                 self._confirmed[switch] = desired
                 statuses[switch] = INSTALLED

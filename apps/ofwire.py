@@ -27,6 +27,7 @@ OFPTT_ALL = 0xFF
 OFPP_CONTROLLER, OFPP_ANY = 0xFFFFFFFD, 0xFFFFFFFF
 OFPG_ANY = 0xFFFFFFFF
 OFPCML_NO_BUFFER = 0xFFFF
+OFPFF_SEND_FLOW_REM = 0x1
 OFP_NO_BUFFER = 0xFFFFFFFF
 OFPVID_PRESENT = 0x1000
 ALL_ONES64 = 0xFFFFFFFFFFFFFFFF
@@ -116,9 +117,12 @@ def _flow_add_tail(flow: Flow) -> bytes:
 
 
 def flow_add(flow: Flow, xid: int) -> bytes:
-    """OFPFC_ADD: installs the flow, replacing one with the same table, priority, match."""
+    """OFPFC_ADD: installs the flow, replacing one with the same table, priority, match.
+
+    SEND_FLOW_REM: when someone else deletes it, the switch tells us and we reconcile.
+    """
     body = (flow.cookie, 0, flow.table, OFPFC_ADD, 0, 0, flow.priority, OFP_NO_BUFFER,
-            OFPP_ANY, OFPG_ANY, 0)
+            OFPP_ANY, OFPG_ANY, OFPFF_SEND_FLOW_REM)
     return _flow_mod(xid, body, _flow_add_tail(flow))
 
 

@@ -42,7 +42,7 @@ class OperationalState(app_manager.RyuApp):
         self.datapaths: dict[str, object] = {}
         self.last_probe: dict[PortRef, float] = {}  # fiber port -> when a correct probe arrived
         self.problems: dict[PortRef, str] = {}      # mismatches logged and not yet cleared
-        self.threads = [hub.spawn(self._probe_loop)]
+        self.threads.append(hub.spawn(self._probe_loop))
 
     @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
     def state_change_handler(self, ev) -> None:
@@ -91,12 +91,13 @@ class OperationalState(app_manager.RyuApp):
 
     def _probe_loop(self) -> None:
         """Every interval: probe out of every fiber port, then report silent links."""
-        while True:
+        while self.is_active:
             for name, datapath in list(self.datapaths.items()):
                 for port in self.topology.trunk_ports(name):
                     frame = lldp.probe(datapath.id, port)
                     datapath.send(ofwire.packet_out(port, frame, 0))
-            hub.sleep(PROBE_INTERVAL_S)
+            for _ in range(int(PROBE_INTERVAL_S / 0.5)):  # short naps: stop stays prompt
+                hub.sleep(0.5)
             now = time.monotonic()
             for name in list(self.datapaths):
                 for port in self.topology.trunk_ports(name):

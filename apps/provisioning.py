@@ -19,6 +19,7 @@ from ryu.controller.handler import (
 from ryu.lib import hub
 from ryu.ofproto import ofproto_v1_3
 
+from apps import readback
 from apps.channel import Channel
 from apps.context import MetroshareContext
 from apps.installer import Installer
@@ -56,6 +57,7 @@ class Provisioning(app_manager.RyuApp):
         self.channel = Channel()
         self.installer = Installer(context.topology, self.channel, context.core.desired_intents)
         context.core.set_provisioner("ethernet", self.installer)
+        self.reconcile_due: set[str] = set()  # switches with a reconciliation queued
 
     @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
     def state_change_handler(self, ev) -> None:
@@ -65,12 +67,28 @@ class Provisioning(app_manager.RyuApp):
             return
         if ev.state == MAIN_DISPATCHER:
             self.installer.switch_connected(switch.name, datapath)
-            hub.spawn(self._reconcile, switch.name)
+            self._queue_reconcile(switch.name)
         else:
             self.channel.on_disconnect(datapath.id)
             self.installer.switch_disconnected(switch.name, datapath)
 
+    @set_ev_cls(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
+    def flow_removed_handler(self, ev) -> None:
+        """Someone deleted a flow the switch should hold (e.g. `ovs-ofctl del-flows`)."""
+        msg = ev.msg
+        switch = self.topology.switch_by_dpid(msg.datapath.id)
+        if switch and self.installer.lost(switch.name, msg.table_id, msg.priority,
+                                          readback.match_value(msg.match)):
+            self._queue_reconcile(switch.name)
+
+    def _queue_reconcile(self, name: str) -> None:
+        """One reconciliation at a time per switch, however many events asked for it."""
+        if name not in self.reconcile_due:
+            self.reconcile_due.add(name)
+            hub.spawn(self._reconcile, name)
+
     def _reconcile(self, name: str) -> None:
+        self.reconcile_due.discard(name)
         error = self.installer.reconcile(name)
         if error:
             self.logger.error("switch %s not reconciled: %s", name, error)

@@ -25,6 +25,11 @@ def _canonical(value: object) -> object:
     return value
 
 
+def match_value(ofp_match: object) -> tuple:
+    """A Ryu `OFPMatch` as a canonical `Match`."""
+    return tuple(sorted((k, _canonical(v)) for k, v in ofp_match.items()))
+
+
 def action_value(action: object) -> Action:
     """One Ryu action object as a rule action tuple."""
     kind = type(action).__name__
@@ -54,8 +59,8 @@ def flow_value(stats: object) -> Flow:
             meter = inst.meter_id
         else:
             actions += (("unknown-instruction", inst.type),)
-    fields = tuple(sorted((k, _canonical(v)) for k, v in stats.match.items()))
-    return Flow(table=stats.table_id, priority=stats.priority, match=fields, actions=actions,
+    return Flow(table=stats.table_id, priority=stats.priority,
+                match=match_value(stats.match), actions=actions,
                 goto=goto, meter=meter, cookie=stats.cookie)
 
 

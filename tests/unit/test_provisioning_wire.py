@@ -67,7 +67,8 @@ def serialized(msg, xid: int) -> bytes:
 
 @pytest.mark.parametrize("flow", FLOWS)
 def test_flow_add_matches_ryu(flow: Flow) -> None:
-    assert ofwire.flow_add(flow, 77) == serialized(ryu_flow_mod(flow), 77)
+    mod = ryu_flow_mod(flow, flags=ofp.OFPFF_SEND_FLOW_REM)
+    assert ofwire.flow_add(flow, 77) == serialized(mod, 77)
 
 
 @pytest.mark.parametrize("flow", FLOWS)
