@@ -52,6 +52,15 @@ class Delivery:
     meters: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True)
+class Trace:
+    """What became of one frame: its deliveries at edge ports, and the fiber
+    ports it was sent out of on the way (a copy per crossing)."""
+
+    deliveries: list[Delivery]
+    crossings: list[PortRef]
+
+
 class SimulationError(AssertionError):
     """The rules do something OpenFlow leaves undefined or a switch would refuse."""
 
@@ -159,12 +168,16 @@ class NetworkSimulator:
                          for name in topology.switches}
 
     def send(self, edge_port: PortRef, frame: Frame) -> list[Delivery]:
-        """Every copy of `frame`, sent into `edge_port`, that leaves the network.
+        """Every copy of `frame`, sent into `edge_port`, that leaves the network."""
+        return self.trace(edge_port, frame).deliveries
+
+    def trace(self, edge_port: PortRef, frame: Frame) -> Trace:
+        """Where the copies of `frame` leave the network, and every fiber they cross.
 
         No frame can loop: the links form a tree and no switch sends a frame
         back out of the port it came in on.
         """
-        deliveries = []
+        trace = Trace([], [])
         queue = deque([(edge_port.switch, edge_port.port, frame, ())])
         while queue:
             switch, in_port, frame, meters = queue.popleft()
@@ -172,8 +185,9 @@ class NetworkSimulator:
                 here = PortRef(switch, out.port)
                 link = self.topology.link_at(here)
                 if link is None:
-                    deliveries.append(Delivery(here, out.frame, meters + out.meters))
+                    trace.deliveries.append(Delivery(here, out.frame, meters + out.meters))
                     continue
+                trace.crossings.append(here)
                 there = link.b if link.a == here else link.a
                 queue.append((there.switch, there.port, out.frame, meters + out.meters))
-        return deliveries
+        return trace

@@ -55,22 +55,35 @@ def simulate(
     return services, sim, sorted(topology.hosts.values(), key=lambda h: h.name)
 
 
+def fibers_towards(topology: Topology, src: PortRef, receivers: set[PortRef]) -> set[PortRef]:
+    """The fiber ports a frame must leave by to reach `receivers` from `src`."""
+    return {PortRef(hop.switch, hop.out_port)
+            for dst in receivers for hop in topology.path(src, dst)[:-1]}
+
+
 def wrong_deliveries(services: list[ServiceIntent], sim: NetworkSimulator,
                      hosts: list[Host]) -> Iterator[str]:
     """Every frame between interfaces that arrives where the contract says it must not,
-    fails to arrive where it must, arrives twice, tagged, or policed wrongly."""
+    fails to arrive where it must, arrives twice, tagged, or policed wrongly, or
+    crosses a fiber off the tree paths to its receivers."""
     members = live(services)
     for host in hosts:
         for dst in [h.mac for h in hosts if h is not host] + [BROADCAST, MULTICAST, UNKNOWN]:
-            deliveries = sim.send(host.edge_port, Frame(host.mac, dst))
+            trace = sim.trace(host.edge_port, Frame(host.mac, dst))
+            deliveries = trace.deliveries
             ports = [d.port for d in deliveries]
             if host.mac not in members:
-                if deliveries:
+                if deliveries or trace.crossings:
                     yield f"non-member {host.name} to {dst} reached {ports}"
                 continue
             service, sender = members[host.mac]
-            if len(ports) != len(set(ports)) or set(ports) != allowed(service, sender, dst):
+            receivers = allowed(service, sender, dst)
+            if len(ports) != len(set(ports)) or set(ports) != receivers:
                 yield f"{host.name} to {dst} reached {ports}"
+            crossings = trace.crossings
+            if (len(crossings) != len(set(crossings))
+                    or set(crossings) != fibers_towards(sim.topology, host.edge_port, receivers)):
+                yield f"{host.name} to {dst} crossed {crossings}"
             for d in deliveries:
                 if d.frame != Frame(host.mac, dst) or d.meters != (sender.member_id,):
                     yield f"{host.name} to {dst} left as {d}"

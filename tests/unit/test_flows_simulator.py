@@ -83,5 +83,7 @@ def test_network_carries_frames_over_fiber_to_edge_ports() -> None:
                                                          frozenset()),
                                       "s1": SwitchTables(frozenset({flood}), frozenset(),
                                                          frozenset())})
-    deliveries = sim.send(PortRef("s0", 2), Frame(A, B))
-    assert [d.port for d in deliveries] == [PortRef("s1", 2)]
+    trace = sim.trace(PortRef("s0", 2), Frame(A, B))
+    assert [d.port for d in trace.deliveries] == [PortRef("s1", 2)]
+    assert trace.crossings == [PortRef("s0", 1)]
+    assert sim.send(PortRef("s0", 2), Frame(A, B)) == trace.deliveries
