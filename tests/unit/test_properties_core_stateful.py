@@ -1,0 +1,169 @@
+"""Random sequences of create / offer / invite / accept / decline / withdraw /
+leave / teardown / expire / failing switches / restarts across four parties
+keep the invariants of issue 3, and every refusal leaves the store unchanged."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from controller.errors import ServiceError
+from controller.model import ADMIN
+from controller.store import open_store
+from tests.unit.test_core_fixtures import (
+    build_world,
+    check_invariants,
+    ethernet_body,
+    make_core,
+    snapshot,
+)
+
+NAMES = ("alice", "bob", "carol", "dave")
+parties = st.sampled_from(NAMES)
+interfaces = st.sampled_from(("if0", "if1"))
+# None: the party the step is meant for (owner, addressee, member); else anyone.
+maybe_party = st.one_of(st.none(), st.none(), parties)
+
+
+class CoreMachine(RuleBasedStateMachine):
+    @initialize()
+    def start(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="core-props-"))
+        self.world = build_world(self.dir)
+        self.core = self.world.core
+        self.actors = {n: getattr(self.world, n) for n in NAMES}
+        self.services: list[tuple[int, str]] = []        # (id, owner)
+        self.offers: list[tuple[int, str | None]] = []   # (id, addressee)
+        self.codes: list[str] = []
+        self.created = 0
+
+    def teardown(self) -> None:
+        self.world.store.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def attempt(self, call) -> object:
+        """Run one step; a refusal must leave every row as it was."""
+        before = snapshot(self.world.store)
+        try:
+            return call()
+        except ServiceError as err:
+            assert err.status in (400, 403, 404, 409), err
+            assert snapshot(self.world.store) == before, f"{err.code} changed the store"
+            return None
+
+    @rule(owner=parties, interface=interfaces,
+          kind=st.sampled_from(("ethernet-channel", "secure-bandwidth", "fuel")),
+          type_=st.sampled_from(("point-to-point", "point-to-multipoint",
+                                 "multipoint-to-multipoint")),
+          bandwidth=st.sampled_from((100, 400, 700)))
+    def create(self, owner: str, interface: str, kind: str, type_: str, bandwidth: int) -> None:
+        self.created += 1
+        body = ethernet_body(f"s{self.created}", f"{owner}-{interface}", type_, bandwidth, kind)
+        if kind == "fuel":
+            body["attributes"] = {"quantity": 10, "unit": "l", "location": "depot"}
+        view = self.attempt(lambda: self.core.create_service(self.actors[owner], body))
+        if view:
+            self.services.append((view["id"], owner))
+
+    @precondition(lambda self: self.services)
+    @rule(data=st.data(), to=parties, by=maybe_party, invite=st.booleans())
+    def offer(self, data, to: str, by: str | None, invite: bool) -> None:
+        service, owner = data.draw(st.sampled_from(self.services))
+        body = {} if invite else {"party": to, "expires_in_s": 3600}
+        view = self.attempt(lambda: self.core.create_offer(self.actors[by or owner], service,
+                                                           body))
+        if view:
+            self.offers.append((view["id"], None if invite else to))
+            if invite:
+                self.codes.append(view["code"])
+
+    @precondition(lambda self: self.offers)
+    @rule(data=st.data(), by=maybe_party, interface=interfaces)
+    def accept(self, data, by: str | None, interface: str) -> None:
+        offer, addressee = data.draw(st.sampled_from(self.offers))
+        by = by or addressee or "alice"
+        self.attempt(lambda: self.core.accept_offer(self.actors[by], offer,
+                                                    {"interface": f"{by}-{interface}"}))
+
+    @precondition(lambda self: self.services)
+    @rule(data=st.data(), to=parties, interface=interfaces)
+    def offer_then_accept(self, data, to: str, interface: str) -> None:
+        """The common path, drawn often enough to fill services up."""
+        service, owner = data.draw(st.sampled_from(self.services))
+        view = self.attempt(lambda: self.core.create_offer(self.actors[owner], service,
+                                                           {"party": to}))
+        if view:
+            self.offers.append((view["id"], to))
+            self.attempt(lambda: self.core.accept_offer(self.actors[to], view["id"],
+                                                        {"interface": f"{to}-{interface}"}))
+
+    @precondition(lambda self: self.codes)
+    @rule(data=st.data(), by=parties, interface=interfaces)
+    def redeem(self, data, by: str, interface: str) -> None:
+        code = data.draw(st.sampled_from(self.codes))
+        self.attempt(lambda: self.core.accept_invitation(
+            self.actors[by], {"code": code, "interface": f"{by}-{interface}"}))
+
+    @precondition(lambda self: self.offers)
+    @rule(data=st.data(), by=parties, withdraw=st.booleans())
+    def decline_or_withdraw(self, data, by: str, withdraw: bool) -> None:
+        offer, _ = data.draw(st.sampled_from(self.offers))
+        step = self.core.withdraw_offer if withdraw else self.core.decline_offer
+        self.attempt(lambda: step(self.actors[by], offer))
+
+    @precondition(lambda self: self.services)
+    @rule(data=st.data(), by=maybe_party, member=parties)
+    def leave(self, data, by: str | None, member: str) -> None:
+        service, owner = data.draw(st.sampled_from(self.services))
+        self.attempt(lambda: self.core.remove_member(self.actors[by or member], service, member))
+
+    @precondition(lambda self: self.services)
+    @rule(data=st.data(), by=maybe_party)
+    def teardown_service(self, data, by: str | None) -> None:
+        service, owner = data.draw(st.sampled_from(self.services))
+        self.attempt(lambda: self.core.teardown_service(self.actors[by or owner], service))
+
+    @rule(party=parties, failing=st.booleans())
+    def switches_refuse(self, party: str, failing: bool) -> None:
+        (self.world.net.fail_for.add if failing else self.world.net.fail_for.discard)(party)
+
+    @rule(seconds=st.sampled_from((60, 4000)))
+    def time_passes(self, seconds: int) -> None:
+        self.world.clock.now += seconds
+        self.core.expire_offers()
+
+    @rule()
+    def fulfil_orders(self) -> None:
+        for order in self.core.list_orders(ADMIN):
+            if order["state"] == "open":
+                self.core.update_order(ADMIN, order["id"], {"state": "fulfilled"})
+
+    @rule()
+    def restart(self) -> None:
+        before = snapshot(self.world.store)
+        views = self.core.list_services(ADMIN), self.core.desired_intents()
+        self.world.store.close()
+        store = open_store(str(self.dir / "core.db"))
+        self.core = make_core(self.dir, clock=self.world.clock, store=store)
+        self.core.set_provisioner("ethernet", self.world.net)
+        self.world.core, self.world.store = self.core, store
+        assert snapshot(store) == before
+        assert (self.core.list_services(ADMIN), self.core.desired_intents()) == views
+
+    @invariant()
+    def invariants_hold(self) -> None:
+        if hasattr(self, "world"):
+            check_invariants(self.core, self.world.store)
+            for intent in self.core.desired_intents():
+                assert len(intent.members) != 1
+
+
+CoreMachine.TestCase.settings = settings(
+    max_examples=40, stateful_step_count=40, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+TestCoreMachine = CoreMachine.TestCase
