@@ -62,7 +62,11 @@ def service_of_cookie(cookie: int) -> int | None:
 
 @dataclass(frozen=True, order=True)
 class Flow:
-    """One flow entry. `cookie` identifies the service that owns it."""
+    """One flow entry. `cookie` identifies the service that owns it.
+
+    Its instructions run in OpenFlow order: `meter`, then `actions` (apply),
+    then `goto` a later table (flows/pipeline.py declares the tables).
+    """
 
     table: int
     priority: int
