@@ -18,10 +18,11 @@ ADD, MODIFY, DELETE = "add", "modify", "delete"
 
 @dataclass(frozen=True)
 class Change:
-    """One message to send: add, modify (same identity, new content) or delete.
+    """One message to send: add, modify (same id, new content) or delete.
 
-    A flow is identified by (table, priority, match) — delete and modify it
-    strictly; a group or meter by its id.
+    A flow is identified by (table, priority, match): delete it strictly; a
+    changed flow comes as an ADD, which replaces the entry of that identity.
+    Groups and meters are identified by id and changed with MODIFY.
     """
 
     op: str
@@ -38,16 +39,10 @@ def diff(actual: SwitchTables, desired: SwitchTables) -> tuple[Change, ...]:
     changes: list[Change] = []
     have = {flow_identity(f): f for f in actual.flows}
     want = {flow_identity(f): f for f in desired.flows}
-    for key, flow in have.items():
-        if key not in want:
-            changes.append(Change(DELETE, flow))
-        elif want[key] != flow:
-            if want[key].cookie == flow.cookie:
-                changes.append(Change(MODIFY, want[key]))
-            else:
-                # OpenFlow 1.3 cannot change a flow's cookie in place.
-                changes += [Change(DELETE, flow), Change(ADD, want[key])]
-    changes += [Change(ADD, f) for key, f in want.items() if key not in have]
+    changes += [Change(DELETE, f) for key, f in have.items() if key not in want]
+    # An ADD whose identity is already on the switch replaces that entry whole
+    # (cookie included, which MODIFY cannot change), with no gap in between.
+    changes += [Change(ADD, f) for key, f in want.items() if have.get(key) != f]
     changes += _diff_by_id({g.group_id: g for g in actual.groups},
                            {g.group_id: g for g in desired.groups})
     changes += _diff_by_id({m.meter_id: m for m in actual.meters},

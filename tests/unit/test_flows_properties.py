@@ -14,7 +14,7 @@ from dataclasses import replace
 from hypothesis import HealthCheck, given, settings
 
 from flows.compiler import compile_network, compile_switch
-from flows.diff import DELETE, Change, diff, flow_identity
+from flows.diff import DELETE, MODIFY, Change, diff, flow_identity
 from flows.intent import POINT_TO_MULTIPOINT, MemberIntent, ServiceIntent
 from flows.rules import Flow, Group, Meter, SwitchTables, service_cookie, service_of_cookie
 from flows.simulator import Frame, NetworkSimulator
@@ -165,6 +165,9 @@ def apply(tables: SwitchTables, changes: tuple[Change, ...]) -> SwitchTables:
     for change in changes:
         if change.op == DELETE:
             assert held.pop(name(change.item)) == change.item
+        elif change.op == MODIFY:
+            assert name(change.item) in held
+            held[name(change.item)] = change.item
         else:
             held[name(change.item)] = change.item
     items = set(held.values())
