@@ -19,7 +19,7 @@ from webob import Request, Response
 from controller import model
 from controller.errors import ServiceError
 from northbound import metrics, render
-from northbound.envelope import RequestError, bearer_token, json_body
+from northbound.envelope import RequestError, bearer_token, json_body, known_query
 from northbound.routes import Call, match
 
 LOG = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ class NorthboundApp:
                 return self._static(req.path_info)
             route, params = match(req.method, req.path_info)
             actor = self.core.authenticate(bearer_token(req)) if route.auth else None
+            known_query(req, route.query)
             body = json_body(req, route.body) if req.method != "GET" else {}
             result = route.handler(Call(self.core, actor, params, body, req, route, self))
         except (ServiceError, RequestError) as err:

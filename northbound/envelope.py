@@ -65,6 +65,13 @@ def json_body(req: Request, accepts_body: bool) -> dict[str, Any]:
     return value
 
 
+def known_query(req: Request, known: tuple[str, ...]) -> None:
+    """Refuse a query parameter the endpoint does not know, as for body fields."""
+    for name in req.GET:
+        if name not in known:
+            raise RequestError(400, "invalid_field", f"{name}: unknown query parameter")
+
+
 def query_int(req: Request, name: str) -> int | None:
     """An optional non-negative integer query parameter."""
     text = req.GET.get(name)

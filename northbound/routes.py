@@ -45,6 +45,7 @@ class Route:
     root: str = "result"          # XML root element
     body: bool = False            # takes a JSON object body
     auth: bool = True             # needs a bearer token
+    query: tuple[str, ...] = ()   # the query parameters it knows; others are refused
     pattern: re.Pattern = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -106,7 +107,7 @@ ROUTES: list[Route] = [
     Route("PATCH", f"{API}/parties/{{id}}", core_call("update_party"), root="party", body=True),
     Route("GET", f"{API}/me", core_call("me"), root="party"),
     Route("GET", f"{API}/topology", core_call("topology_view"), root="topology"),
-    Route("GET", f"{API}/events", _events, root="events"),
+    Route("GET", f"{API}/events", _events, root="events", query=("since",)),
     Route("POST", f"{API}/services", core_call("create_service"), 201, "service", body=True),
     Route("GET", f"{API}/services", core_call("list_services"), root="services"),
     Route("GET", f"{API}/services/{{id}}", core_call("get_service"), root="service"),

@@ -140,6 +140,13 @@ def test_envelope_refusals_change_nothing(world: World, offered) -> None:
     assert world.snapshot() == before
 
 
+def test_unknown_query_parameters_are_refused(world: World) -> None:
+    error = world.refused("GET", "/api/v1/events?since=1&colour=red", "admin", status=400,
+                          code="invalid_field")
+    assert "colour" in error["message"]
+    world.refused("GET", "/api/v1/services?x=1", "acme", status=400, code="invalid_field")
+
+
 def test_unknown_path_and_method(world: World) -> None:
     world.refused("GET", "/api/v1/nothing", "admin", status=404, code="not_found")
     world.refused("GET", "/api/v1/services/abc", "acme", status=404)

@@ -1,0 +1,61 @@
+"""Schemathesis fuzzing from the served OpenAPI document against the live controller.
+
+Valid and invalid requests for every operation, as the provider and as a
+party: never a 5xx, and every answer (status, content type, body) is one the
+document describes. `positive_data_acceptance` is left out on purpose: a
+schema-valid body may still name a party or an interface that does not exist,
+and a 4xx is then the right answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from tests.integration.test_api_server import ADMIN, Controller, running
+
+
+@pytest.fixture(scope="module")
+def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Controller, str]]:
+    """The controller and a party token (the party has interfaces to create services on)."""
+    with running(tmp_path_factory.mktemp("fuzz")) as controller:
+        party = controller.party("fuzzer", [("f1", "acc1", 2, "00:00:00:00:00:01"),
+                                            ("f2", "acc2", 2, "00:00:00:00:00:03")])
+        controller.party("other", [("o1", "acc3", 2, "00:00:00:00:00:05")])
+        yield controller, party
+
+
+FUZZ = settings(max_examples=20, deadline=None, derandomize=True, database=None,
+                suppress_health_check=list(HealthCheck))
+
+
+def fuzz(controller: Controller, token: str) -> None:
+    """Valid and invalid requests for every operation of the served document."""
+    api = schemathesis.openapi.from_url(f"{controller.url}/api/v1/openapi.json")
+    headers = {"Authorization": f"Bearer {token}"}
+    for result in api.get_all_operations():
+        operation = result.ok()
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            @FUZZ
+            @given(case=operation.as_strategy(generation_mode=mode))
+            def check(case: schemathesis.Case) -> None:
+                case.call_and_validate(headers=headers, verify=controller.verify,
+                                       excluded_checks=[positive_data_acceptance])
+            try:
+                check()
+            except Unsatisfiable:
+                assert mode == GenerationMode.NEGATIVE  # nothing in it can be made invalid
+
+
+def test_fuzz_as_the_provider(fuzzed: tuple[Controller, str]) -> None:
+    fuzz(fuzzed[0], ADMIN)
+
+
+def test_fuzz_as_a_party(fuzzed: tuple[Controller, str]) -> None:
+    fuzz(fuzzed[0], fuzzed[1])
