@@ -126,8 +126,13 @@ def interfaces(body: Any, topology: Topology) -> list[dict[str, Any]]:
     return out
 
 
+RESERVED_NAMES = ("admin", "system")  # actors of the audit log that are not parties
+
+
 def new_party(body: Any, topology: Topology) -> dict[str, Any]:
     body = fields(body, "", ("name", "account"), ("interfaces",))
+    if body["name"] in RESERVED_NAMES:
+        raise invalid("name", f"'{body['name']}' is reserved")
     return {
         "name": name(body["name"], "name"),
         "account": account(body["account"], "account"),

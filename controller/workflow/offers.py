@@ -55,6 +55,11 @@ from topology.model import PortRef
 def expire_offers(ctx: Context) -> int:
     """Mark every pending offer past its expiry as expired; return how many."""
     now = ctx.clock()
+    due_query = select(offers.c.id).where(offers.c.state == OFFER_PENDING,
+                                          offers.c.expires_at <= now)
+    with ctx.store.read() as conn:
+        if conn.execute(due_query.limit(1)).first() is None:
+            return 0  # the common case needs no write lock
     with ctx.lock, ctx.store.transaction() as conn:
         due = conn.execute(select(offers.c.id, offers.c.service_id).where(
             offers.c.state == OFFER_PENDING, offers.c.expires_at <= now)).all()
@@ -123,10 +128,13 @@ def _visible_offer(conn: Connection, actor: Actor, offer_id: int) -> tuple[Row, 
     raise not_found("offer", offer_id)
 
 
-def _check_pending(offer: Row) -> None:
-    if offer["state"] != OFFER_PENDING:
-        raise conflict("offer_not_pending", f"offer {offer['id']} is {offer['state']}, "
-                                            "not pending")
+def _check_pending(ctx: Context, offer: Row) -> None:
+    """Pending, and not past its expiry even if no sweep has marked it yet."""
+    state = offer["state"]
+    if state == OFFER_PENDING and offer["expires_at"] <= ctx.clock():
+        state = EXPIRED
+    if state != OFFER_PENDING:
+        raise conflict("offer_not_pending", f"offer {offer['id']} is {state}, not pending")
 
 
 def _check_addressee(actor: Actor, offer: Row) -> None:
@@ -143,7 +151,7 @@ def _decide(ctx: Context, actor: Actor, offer_id: int, state: str) -> dict[str, 
             _check_addressee(actor, offer)
         elif actor.party_id != service["owner_id"]:
             raise not_owner(service)
-        _check_pending(offer)
+        _check_pending(ctx, offer)
         conn.execute(update(offers).where(offers.c.id == offer_id)
                      .values(state=state, decided_at=ctx.clock()))
         addressee = None
@@ -192,7 +200,7 @@ def accept_invitation(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
 def _join(conn: Connection, ctx: Context, actor: Actor, offer: Row, service: Row,
           interface_name: str) -> int:
     """Every check of an acceptance, then its writes; returns the new member's id."""
-    _check_pending(offer)
+    _check_pending(ctx, offer)
     check_live(service)
     joiner = party_row(conn, actor.party_id)
     interface = own_interface(conn, joiner["id"], interface_name)

@@ -103,6 +103,11 @@ def _replace_interfaces(conn: Connection, party: Row, wanted: list[dict[str, Any
             conn.execute(update(members).where(members.c.interface_id == row["id"])
                          .values(interface_id=None))
             conn.execute(delete(interfaces).where(interfaces.c.id == row["id"]))
+    kept = [current[name]["id"] for name in by_name if name in current]
+    # Park kept rows on placeholder ports and MACs so swaps never collide.
+    for row_id in kept:
+        conn.execute(update(interfaces).where(interfaces.c.id == row_id)
+                     .values(port=-row_id, mac=f"moving-{row_id}"))
     for name, iface in by_name.items():
         if name in current:
             conn.execute(update(interfaces).where(interfaces.c.id == current[name]["id"])

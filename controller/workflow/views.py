@@ -60,6 +60,8 @@ def member_rows(conn: Connection, service_id: int) -> list[Row]:
 def is_degraded(ctx: Context, rows: list[Row]) -> bool:
     """True while a switch or link the service's live members span is down."""
     ports = [PortRef(m["switch"], m["port"]) for m in rows if m["state"] in LIVE_MEMBER_STATES]
+    # A topology edited since the interface was registered must not break a view.
+    ports = [p for p in ports if ctx.topology.is_edge_port(p)]
     if not ports or not (ctx.down_switches or ctx.down_links):
         return False
     subtree = ctx.topology.subtree(ports)

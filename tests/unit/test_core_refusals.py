@@ -55,6 +55,8 @@ BAD_PARTIES = [
     ({"name": "x" * 65}, "name"),
     ({"name": "has space"}, "name"),
     ({"name": 7}, "name"),
+    ({"name": "admin"}, "reserved"),
+    ({"name": "system"}, "reserved"),
     ({"account": "active"}, "account"),
     ({"account__status": "frozen"}, "account.status"),
     ({"account__colour": "red"}, "account.colour"),

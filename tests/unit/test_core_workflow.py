@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.errors import ServiceError
 from controller.model import ADMIN, Actor
 from tests.unit.test_core_fixtures import (
     World,
@@ -338,3 +339,39 @@ def test_utility_service_is_provisioned_by_work_orders(world: World) -> None:
     world.core.teardown_service(world.alice, service["id"])
     assert [o["state"] for o in world.core.list_orders(ADMIN)] == [
         "fulfilled", "fulfilled", "cancelled"]
+
+
+def test_interfaces_may_swap_ports_in_one_update(world: World) -> None:
+    body = world.core.me(world.bob)["interfaces"]
+    for iface in body:
+        del iface["service"]
+    body[0]["port"], body[1]["port"] = body[1]["port"], body[0]["port"]
+    body[0]["mac"], body[1]["mac"] = body[1]["mac"], body[0]["mac"]
+    view = world.core.update_party(ADMIN, world.bob.party_id, {"interfaces": body})
+    assert [(i["name"], i["port"]) for i in view["interfaces"]] == [("bob-if0", 3),
+                                                                    ("bob-if1", 2)]
+
+
+def test_removed_interface_keeps_the_history_of_a_failed_member(world: World) -> None:
+    service = p2p(world)
+    world.net.fail_for.add("bob")
+    offer_and_accept(world, service["id"], world.bob, "bob-if0")
+    keep = [i for i in world.core.me(world.bob)["interfaces"] if i["name"] == "bob-if1"]
+    del keep[0]["service"]
+    world.core.update_party(ADMIN, world.bob.party_id, {"interfaces": keep})
+    members = world.core.get_service(world.alice, service["id"])["members"]
+    assert members[1] == {"party": "bob", "interface": None, "role": "peer", "state": "failed",
+                          "error": "switch refused rules for bob"}
+
+
+def test_an_offer_past_its_expiry_is_expired_when_touched(world: World) -> None:
+    service = p2p(world)
+    offer = world.core.create_offer(world.alice, service["id"],
+                                    {"party": "bob", "expires_in_s": 10})
+    world.clock.now += 10
+    with pytest.raises(ServiceError) as info:
+        world.core.accept_offer(world.bob, offer["id"], {"interface": "bob-if0"})
+    assert info.value.code == "offer_not_pending" and "expired" in info.value.message
+    assert world.core.list_offers(world.bob)[0]["state"] == "expired"
+    expired = world.core.list_events(world.alice)[0]
+    assert (expired["actor"], expired["action"]) == ("system", "offer_expired")
