@@ -40,3 +40,12 @@ def not_found(what: str, ident: object) -> ServiceError:
 def conflict(code: str, message: str) -> ServiceError:
     """409: the request clashes with the current state; `code` says how."""
     return ServiceError(409, code, message)
+
+
+def not_owner(service_id: int) -> ServiceError:
+    """403: the caller sees the service but is not the owner it takes."""
+    return ServiceError(403, "not_owner", f"only the owner of service {service_id} may do this")
+
+
+def not_addressee(offer_id: int) -> ServiceError:
+    return ServiceError(403, "not_addressee", f"offer {offer_id} is not addressed to you")

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, or_, select, update
 
 from controller import accounts, capacity, tokens, validation, vlans
-from controller.errors import ServiceError, conflict, not_found
+from controller.errors import conflict, not_addressee, not_found, not_owner
 from controller.model import (
     ACCEPTED,
     DECLINED,
@@ -46,7 +46,6 @@ from controller.workflow.services import (
     check_interface_free,
     check_live,
     check_room,
-    not_owner,
 )
 from controller.workflow.views import offer_row, offer_view, service_view
 from topology.model import PortRef
@@ -80,7 +79,7 @@ def create_offer(ctx: Context, actor: Actor, service_id: int, body: Any) -> dict
     with ctx.lock, ctx.store.transaction() as conn:
         service = visible_service(conn, actor, service_id)
         if service["owner_id"] != party_id:
-            raise not_owner(service)
+            raise not_owner(service["id"])
         check_live(service)
         addressee = None
         if wanted["party"] is not None:
@@ -139,7 +138,7 @@ def _check_pending(ctx: Context, offer: Row) -> None:
 
 def _check_addressee(actor: Actor, offer: Row) -> None:
     if offer["party_id"] != actor.party_id:
-        raise ServiceError(403, "not_addressee", f"offer {offer['id']} is not addressed to you")
+        raise not_addressee(offer["id"])
 
 
 def _decide(ctx: Context, actor: Actor, offer_id: int, state: str) -> dict[str, Any]:
@@ -150,7 +149,7 @@ def _decide(ctx: Context, actor: Actor, offer_id: int, state: str) -> dict[str, 
         if state == DECLINED:
             _check_addressee(actor, offer)
         elif actor.party_id != service["owner_id"]:
-            raise not_owner(service)
+            raise not_owner(service["id"])
         _check_pending(ctx, offer)
         conn.execute(update(offers).where(offers.c.id == offer_id)
                      .values(state=state, decided_at=ctx.clock()))

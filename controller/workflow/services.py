@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, or_, select, update
 
 from controller import accounts, capacity, validation
-from controller.errors import ServiceError, conflict, forbidden, not_found
+from controller.errors import conflict, forbidden, not_found, not_owner
 from controller.model import (
     ACCEPTED,
     DELETED,
@@ -125,7 +125,7 @@ def remove_member(ctx: Context, actor: Actor, service_id: int, party_name: str) 
             if not rows:
                 raise not_found("member", f"'{party_name}' in service {service_id}")
             if not (actor.is_admin or actor.party_id in (service["owner_id"], target)):
-                raise not_owner(service)
+                raise not_owner(service["id"])
             if target == service["owner_id"]:
                 raise forbidden(f"the owner cannot leave service {service_id}; tear it down")
             check_live(service)
@@ -142,10 +142,6 @@ def remove_member(ctx: Context, actor: Actor, service_id: int, party_name: str) 
             return service_view(conn, ctx, _service(conn, service_id))
 
 
-def not_owner(service: Row) -> ServiceError:
-    return ServiceError(403, "not_owner", f"only the owner of service {service['id']} may do this")
-
-
 def _cancel_orders(conn: Connection, member_ids: list[int]) -> None:
     conn.execute(update(orders).where(orders.c.member_id.in_(member_ids),
                                       orders.c.state == ORDER_OPEN)
@@ -158,7 +154,7 @@ def teardown_service(ctx: Context, actor: Actor, service_id: int) -> dict[str, A
         with ctx.store.transaction() as conn:
             service = visible_service(conn, actor, service_id)
             if not (actor.is_admin or actor.party_id == service["owner_id"]):
-                raise not_owner(service)
+                raise not_owner(service["id"])
             check_live(service)
             ids = list(conn.execute(select(members.c.id).where(
                 members.c.service_id == service_id, members.c.state != REMOVED)).scalars())
