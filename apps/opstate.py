@@ -57,6 +57,7 @@ class OperationalState(app_manager.RyuApp):
                 self.last_probe.pop(PortRef(switch.name, port), None)
                 self.core.set_link_up(PortRef(switch.name, port),
                                       port_is_up(datapath.ports.get(port)))
+            self._probe(switch.name, datapath)
         elif self.datapaths.get(switch.name) is datapath:
             del self.datapaths[switch.name]
             self.core.set_switch_connected(switch.name, False)
@@ -93,9 +94,7 @@ class OperationalState(app_manager.RyuApp):
         """Every interval: probe out of every fiber port, then report silent links."""
         while self.is_active:
             for name, datapath in list(self.datapaths.items()):
-                for port in self.topology.trunk_ports(name):
-                    frame = lldp.probe(datapath.id, port)
-                    datapath.send(ofwire.packet_out(port, frame, 0))
+                self._probe(name, datapath)
             for _ in range(int(PROBE_INTERVAL_S / 0.5)):  # short naps: stop stays prompt
                 hub.sleep(0.5)
             now = time.monotonic()
@@ -106,6 +105,10 @@ class OperationalState(app_manager.RyuApp):
                     if now - seen > SILENT_AFTER_S:
                         self._report(ref, f"no LLDP from the far end of fiber port {ref} "
                                           f"for over {SILENT_AFTER_S:g} s")
+
+    def _probe(self, name: str, datapath) -> None:
+        for port in self.topology.trunk_ports(name):
+            datapath.send(ofwire.packet_out(port, lldp.probe(datapath.id, port), 0))
 
     def _report(self, at: PortRef, problem: str) -> None:
         if self.problems.get(at) != problem:

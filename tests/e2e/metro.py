@@ -10,6 +10,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from apps.lldp import lldp_flows
@@ -18,7 +21,9 @@ from controller.core import ServiceCore
 from controller.store import open_store
 from flows.compiler import compile_network
 from flows.rules import SwitchTables
-from tests.conftest import ROOT, free_port
+from mininet_scenarios.network import MetroNetwork
+from tests.conftest import METRO_YAML, ROOT, free_port
+from topology import load_topology
 from topology.model import Topology
 
 KIND = "ethernet-channel"
@@ -87,6 +92,42 @@ class Controller:
         compiled = compile_network(topology, core.desired_intents())
         return {name: SwitchTables(t.flows | lldp_flows(topology, name), t.groups, t.meters)
                 for name, t in compiled.items()}
+
+
+@dataclass
+class Metro:
+    """The demo tree in Mininet, its controller, and one party per host."""
+
+    controller: Controller
+    net: object
+    topology: Topology
+    parties: dict[str, Api]
+    workdir: Path
+
+    def wait_connected(self, timeout: float = 20) -> None:
+        def all_connected() -> bool:
+            switches = self.controller.api().call("GET", "/topology")["switches"]
+            return all(s["connected"] for s in switches)
+
+        wait_until(all_connected, timeout, "every switch to connect")
+
+
+@contextmanager
+def running_metro(workdir: Path, controller_topology: Path = METRO_YAML) -> Iterator[Metro]:
+    """Controller (reading `controller_topology`) and the Mininet network of metro.yaml.
+
+    Callers hold the `network_lock` fixture."""
+    topology = load_topology(METRO_YAML)
+    controller = Controller(controller_topology, workdir)
+    controller.start()
+    try:
+        with MetroNetwork(topology, ("127.0.0.1", controller.ofp_port)) as net:
+            world = Metro(controller, net, topology,
+                          create_parties(controller.api(), topology), workdir)
+            world.wait_connected()
+            yield world
+    finally:
+        controller.stop()
 
 
 class Api:
