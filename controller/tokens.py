@@ -12,10 +12,15 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+def _bytes(text: str) -> bytes:
+    # surrogatepass: any string a JSON body can carry hashes, none raises.
+    return text.encode("utf-8", "surrogatepass")
+
+
 def digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_bytes(secret)).hexdigest()
 
 
 def same_secret(secret: str, expected: str) -> bool:
     """Constant-time comparison, so timing does not leak how much matched."""
-    return hmac.compare_digest(secret.encode("utf-8"), expected.encode("utf-8"))
+    return hmac.compare_digest(_bytes(secret), _bytes(expected))

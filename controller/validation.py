@@ -57,8 +57,8 @@ def integer(value: Any, field: str, low: int, high: int) -> int:
 def text(value: Any, field: str, max_len: int = MAX_TEXT, min_len: int = 1) -> str:
     if not isinstance(value, str) or not min_len <= len(value) <= max_len:
         raise invalid(field, f"must be a string of {min_len} to {max_len} characters")
-    if any(ord(c) < 32 for c in value):
-        raise invalid(field, "must not contain control characters")
+    if any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in value):
+        raise invalid(field, "must not contain control characters or lone surrogates")
     return value
 
 

@@ -28,7 +28,7 @@ def world(tmp_path: Path) -> World:
 
 
 def test_authentication_refusals(world: World) -> None:
-    for token in (None, "", "nope", "admin-secret-for-test"):
+    for token in (None, "", "nope", "admin-secret-for-test", "\ud800", "é" * 300):
         refused(lambda t=token: world.core.authenticate(t), world.store, "unauthorized", 401)
 
 
@@ -149,6 +149,8 @@ BAD_SERVICES = [
     ({"kind": "teleport"}, "kind"),
     ({"name": ""}, "name"),
     ({"name": "x" * 65}, "name"),
+    ({"name": "bad\ud800"}, "name"),
+    ({"name": "tab\there"}, "name"),
     ({"interface": 3}, "interface"),
     ({"interface": "nope"}, "interface"),
     ({"attributes": None}, "attributes"),
