@@ -137,6 +137,15 @@ events = Table(
     Column("detail", JSON, nullable=False),
 )
 
+# One row every workflow step updates first: on a database without SQLite's
+# BEGIN IMMEDIATE (PostgreSQL, several controllers) the row lock serialises
+# the steps, so a check (capacity, slots) and its write see the same state.
+write_gate = Table(
+    "write_gate", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("generation", Integer, nullable=False),
+)
+
 APP_TABLES = (parties, interfaces, services, members, offers, reservations, orders, events)
 
 
@@ -144,9 +153,14 @@ def _create_v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=list(APP_TABLES))
 
 
+def _add_write_gate_v2(conn: Connection) -> None:
+    write_gate.create(conn)
+    conn.execute(write_gate.insert().values(id=1, generation=0))
+
+
 # MIGRATIONS[i] brings the schema from version i to i + 1. Append only; a
 # later change alters tables here and updates the Table definitions above.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_create_v1,)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_create_v1, _add_write_gate_v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

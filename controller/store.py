@@ -2,7 +2,8 @@
 
 SQLite by default (WAL, foreign keys, `BEGIN IMMEDIATE` so a workflow step
 takes the write lock before it reads what it will decide on); any other
-SQLAlchemy URL works too. Each workflow step is one `transaction()`.
+SQLAlchemy URL works too, where the `write_gate` row lock serialises the
+steps instead. Each workflow step is one `transaction()`.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, update
 from sqlalchemy.exc import IntegrityError
 
 from controller.errors import ServiceError, conflict
-from controller.schema import migrate
+from controller.schema import migrate, write_gate
 
 # A unique index the database enforced although the core checked first: only
 # a concurrent writer elsewhere can cause it. SQLite names the columns,
@@ -61,7 +62,7 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        with self.transaction() as conn:
+        with engine.begin() as conn:
             self.version = migrate(conn)
 
     @contextmanager
@@ -69,6 +70,7 @@ class Store:
         """One workflow step: commit on success, roll back on any exception."""
         try:
             with self.engine.begin() as conn:
+                conn.execute(update(write_gate).values(generation=write_gate.c.generation + 1))
                 yield conn
         except IntegrityError as exc:
             raise _clash(exc) from exc

@@ -141,3 +141,20 @@ def test_owner_waiting_alone_is_not_failed_by_a_restart(tmp_path: Path) -> None:
     world.store.close()
     core = make_core(tmp_path)
     assert core.list_services(ADMIN)[0]["members"][0]["state"] == "accepted"
+
+
+def test_database_at_version_one_gains_the_write_gate(tmp_path: Path) -> None:
+    from controller.schema import MIGRATIONS, schema_version
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'v1.db'}")
+    with engine.begin() as conn:
+        schema_version.create(conn)
+        conn.execute(schema_version.insert().values(version=1))
+        MIGRATIONS[0](conn)
+    engine.dispose()
+    store = open_store(str(tmp_path / "v1.db"))
+    assert store.version == SCHEMA_VERSION == 2
+    with store.transaction() as conn:
+        pass
+    with store.read() as conn:
+        assert conn.execute(text("SELECT generation FROM write_gate")).scalar() == 1
