@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.core import ServiceCore
 from controller.errors import ServiceError
 from controller.model import ADMIN, Actor
 from tests.unit.test_core_fixtures import (
@@ -13,6 +14,7 @@ from tests.unit.test_core_fixtures import (
     build_world,
     check_invariants,
     ethernet_body,
+    make_core,
     offer_and_accept,
     p2p,
     party_body,
@@ -375,3 +377,26 @@ def test_an_offer_past_its_expiry_is_expired_when_touched(world: World) -> None:
     assert world.core.list_offers(world.bob)[0]["state"] == "expired"
     expired = world.core.list_events(world.alice)[0]
     assert (expired["actor"], expired["action"]) == ("system", "offer_expired")
+
+
+def test_default_provisioner_reports_the_subtree_installed(tmp_path: Path) -> None:
+    core = make_core(tmp_path)
+    tokens = [core.create_party(ADMIN, party_body(n, [(sw, 2)], first_mac=i + 1))["token"]
+              for i, (n, sw) in enumerate((("a", "acc1"), ("b", "acc3")))]
+    a, b = (core.authenticate(t) for t in tokens)
+    service = core.create_service(a, ethernet_body("s", "a-if0"))
+    offer = core.create_offer(a, service["id"], {"party": "b"})
+    view = core.accept_offer(b, offer["id"], {"interface": "b-if0"})["service"]
+    assert view["state"] == "active"
+    assert view["provisioning"] == dict.fromkeys(
+        ["acc1", "acc3", "agg1", "agg2", "core1"], "installed")
+
+
+def test_construction_refusals(tmp_path: Path) -> None:
+    core = make_core(tmp_path)
+    with pytest.raises(ValueError):
+        core.set_provisioner("fuel", object())
+    with pytest.raises(ValueError):
+        ServiceCore(core.topology, core._ctx.store, admin_token="")
+    with pytest.raises(ValueError):
+        make_core(tmp_path, pool=[0, 1])
