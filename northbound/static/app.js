@@ -86,7 +86,8 @@ function serviceCard(s) {
     el("h3", {}, `${s.name} `, badge(s.state)),
     el("p", {}, `#${s.id} ${s.kind}, ${s.attributes.type || ""} ${s.attributes.bandwidth_mbps ?? ""} Mb/s, vlan ${s.vlan ?? "-"}, owner ${s.owner}`),
     table(["party", "interface", "role", "state"],
-          s.members.map((m) => [m.party, m.interface || "-", m.role, badge(m.state)])));
+          s.members.map((m) => [m.party, m.interface || "-", m.role,
+                                m.error ? el("span", { title: m.error }, badge(m.state), ` ${m.error}`) : badge(m.state)])));
   if (s.state === "deleted") return card;
   if (owner) {
     const party = el("input", { placeholder: "party name", class: "offer-party" });
@@ -119,7 +120,10 @@ function offerRow(o) {
   if (incoming) {
     const select = interfaceSelect();
     row.append(el("div", { class: "actions" }, select,
-      button("Accept", () => act("Accept", () => api("POST", `/offers/${o.id}/accept`, { interface: select.value }))),
+      button("Accept", () => act("Accept", async () => {
+        const accepted = await api("POST", `/offers/${o.id}/accept`, { interface: select.value });
+        return `Accepted: ${accepted.service.name} is ${accepted.service.state}`;
+      })),
       button("Decline", () => act("Decline", () => api("POST", `/offers/${o.id}/decline`)))));
   } else {
     row.append(el("div", { class: "actions" },
@@ -148,7 +152,7 @@ async function refreshParty() {
   panel("services", services, (list) => list.length ? list.map(serviceCard) : el("p", {}, "No services yet."));
   panel("offers", offers, (list) => list.length ? list.map(offerRow) : el("p", {}, "No offers."));
   panel("picture", { topology, services, ifaces: me.interfaces },
-        () => drawPicture($("picture"), topology, services, me.interfaces));
+        () => drawPicture($("picture"), topology, services, me.interfaces, me.name));
 }
 
 async function refreshAdmin() {
@@ -167,7 +171,7 @@ async function refreshAdmin() {
   panel("events", events.slice(0, 200), (list) => table(["#", "at", "actor", "action", "service", "party", "detail"],
     list.map((e) => [String(e.id), e.at, e.actor, e.action, String(e.service_id ?? ""), e.party ?? "",
       JSON.stringify(e.detail)])));
-  panel("picture", { topology, services }, () => drawPicture($("picture"), topology, services, []));
+  panel("picture", { topology, services }, () => drawPicture($("picture"), topology, services, [], null));
 }
 
 async function refresh() {

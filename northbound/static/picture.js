@@ -82,7 +82,7 @@ function layout(topology, tree, ports) {
 
 function portKey(p) { return `${p.switch}:${p.port}`; }
 
-export function drawPicture(svg, topology, services, myInterfaces) {
+export function drawPicture(svg, topology, services, myInterfaces, myName) {
   const tree = treeOf(topology);
   const mine = new Map(myInterfaces.map((i) => [portKey(i), i]));
   const ports = (topology.edge_ports || []).map((p) => ({ ...p, ...(mine.get(portKey(p)) || {}) }));
@@ -100,19 +100,21 @@ export function drawPicture(svg, topology, services, myInterfaces) {
   }
   for (const p of ports) line(pos.get(p.switch), pos.get(portKey(p)), { class: "access-line" });
 
+  // "party/interface" -> edge port, for every interface the caller may see.
   const byName = new Map();
   for (const p of ports) {
-    const name = p.name || (p.interface && (p.interface.name || p.interface));
-    if (name) byName.set(name, p);
+    if (mine.has(portKey(p))) byName.set(`${myName}/${p.name}`, p);
+    else if (p.interface) byName.set(`${p.interface.party}/${p.interface.name}`, p);
   }
   const live = services.filter((s) => s.state !== "deleted");
   live.forEach((service, k) => {
     const colour = COLOURS[service.id % COLOURS.length];
+    const shift = [0, 4, -4, 8][k % 4]; // side by side where services share a link
     const g = svgEl("g", { class: "service", "data-service": service.name, "data-state": service.state,
-                           stroke: colour, transform: `translate(${(k % 4) * 3 - 4}, ${(k % 4) * 3 - 4})` });
+                           stroke: colour, transform: `translate(${shift}, ${shift})` });
     g.appendChild(svgEl("title", {}, `${service.name}: ${service.state}`));
     const memberPorts = service.members.filter((m) => m.state !== "failed")
-      .map((m) => byName.get(m.interface)).filter(Boolean);
+      .map((m) => byName.get(`${m.party}/${m.interface}`)).filter(Boolean);
     const switches = new Set([...Object.keys(service.provisioning || {}), ...memberPorts.map((p) => p.switch)]);
     const span = spanOf(tree, switches);
     for (const link of topology.links) {
@@ -141,10 +143,12 @@ export function drawPicture(svg, topology, services, myInterfaces) {
   for (const port of ports) {
     const p = pos.get(portKey(port));
     const own = mine.has(portKey(port));
-    const g = svgEl("g", { class: own ? "port mine" : "port", "data-port": portKey(port) });
-    g.appendChild(svgEl("title", {}, own ? `${port.name} on ${portKey(port)} (${port.mac})` : portKey(port)));
-    g.appendChild(svgEl("circle", { cx: p.x, cy: p.y, r: own ? 9 : 5 }));
-    if (own) g.appendChild(svgEl("text", { x: p.x, y: p.y + 24 }, port.name));
+    // The provider sees every party's interface on the map; a party only its own.
+    const iface = own ? { ...port, party: null } : port.interface;
+    const g = svgEl("g", { class: own ? "port mine" : iface ? "port used" : "port", "data-port": portKey(port) });
+    g.appendChild(svgEl("title", {}, iface ? `${iface.party ? iface.party + " " : ""}${iface.name} on ${portKey(port)} (${iface.mac})` : portKey(port)));
+    g.appendChild(svgEl("circle", { cx: p.x, cy: p.y, r: iface ? 9 : 5 }));
+    if (iface) g.appendChild(svgEl("text", { x: p.x, y: p.y + 24 }, iface.name));
     svg.appendChild(g);
   }
   drawLegend(svg, live, width);

@@ -38,11 +38,11 @@ class Controller:
     """`metroshare controller` on free ports with a fresh database."""
 
     def __init__(self, tmp: Path, tls: tuple[Path, Path] | None = None) -> None:
-        self.api_port = free_port()
+        self.api_port, self.ofp_port = free_port(), free_port()
         scheme = "https" if tls else "http"
         self.url = f"{scheme}://127.0.0.1:{self.api_port}"
         args = [sys.executable, "-m", "metroshare.cli", "controller", "--topology", str(METRO),
-                "--db", str(tmp / "api.db"), "--ofp-port", str(free_port()),
+                "--db", str(tmp / "api.db"), "--ofp-port", str(self.ofp_port),
                 "--api-port", str(self.api_port)]
         if tls:
             args += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
