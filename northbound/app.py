@@ -19,7 +19,13 @@ from webob import Request, Response
 from controller import model
 from controller.errors import ServiceError
 from northbound import metrics, render
-from northbound.envelope import RequestError, bearer_token, json_body, known_query
+from northbound.envelope import (
+    RequestError,
+    bearer_token,
+    check_url,
+    json_body,
+    known_query,
+)
 from northbound.routes import Call, match
 
 LOG = logging.getLogger(__name__)
@@ -58,6 +64,7 @@ class NorthboundApp:
     def handle(self, req: Request) -> Response:
         media = render.negotiate(req.accept)
         try:
+            check_url(req)
             if req.method == "GET" and (req.path_info == "/" or req.path_info.startswith("/ui/")):
                 return self._static(req.path_info)
             route, params = match(req.method, req.path_info)

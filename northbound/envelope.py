@@ -27,6 +27,15 @@ class RequestError(Exception):
         self.headers = headers or {}
 
 
+def check_url(req: Request) -> None:
+    """Path and query must decode as UTF-8 before any route or parameter is read."""
+    try:
+        req.path_info  # noqa: B018 (decoding is the check)
+        req.GET  # noqa: B018
+    except UnicodeDecodeError:
+        raise RequestError(400, "invalid_url", "the URL is not valid UTF-8") from None
+
+
 def bearer_token(req: Request) -> str | None:
     """The token of `Authorization: Bearer <token>`, or None (the core says 401)."""
     scheme, _, token = req.headers.get("Authorization", "").partition(" ")
