@@ -154,6 +154,15 @@ def check_invariants(core: ServiceCore, store: Store) -> None:
         assert stored == {k: v for k, v in expected.items() if v}
         for link in topology.links:
             assert stored.get(capacity.link_id(link), 0) <= link.capacity_mbps
+        # Every accepted offer's member is provisioned or failed (or gone since).
+        accepted = conn.execute(select(offers.c.service_id, offers.c.party_id).join(
+            services, services.c.id == offers.c.service_id).where(
+            offers.c.state == "accepted", services.c.kind.in_(ETHERNET_KINDS))).all()
+        for service_id, party_id in accepted:
+            states = conn.execute(select(members.c.state).where(
+                members.c.service_id == service_id, members.c.party_id == party_id)
+                .order_by(members.c.id)).scalars().all()
+            assert states and states[-1] in ("provisioned", "failed", "removed"), states
         pending_to_deleted = conn.execute(select(offers.c.id).join(
             services, services.c.id == offers.c.service_id).where(
             offers.c.state == "pending", services.c.state == DELETED)).all()
