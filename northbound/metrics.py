@@ -35,6 +35,10 @@ HELP = {
     "provisioning_seconds": "Time to provision one service change, barrier confirmed.",
 }
 
+# Exported from the start (at zero) so dashboards and alerts see them before the first sample.
+COUNTERS = ("flow_mods_sent",)
+HISTOGRAMS = ("provisioning_seconds",)
+
 Labels = tuple[tuple[str, str], ...]
 
 
@@ -60,6 +64,7 @@ class Registry:
         self._lock = threading.Lock()
         self._counters: dict[str, dict[Labels, float]] = {}
         self._histograms: dict[str, _Histogram] = {}
+        self.clear()
 
     def inc(self, name: str, n: float = 1, **labels: str) -> None:
         key = tuple(sorted(labels.items()))
@@ -73,10 +78,10 @@ class Registry:
             hist.observe(value)
 
     def clear(self) -> None:
-        """Forget every sample (tests)."""
+        """Back to zero: every sample forgotten (tests)."""
         with self._lock:
-            self._counters.clear()
-            self._histograms.clear()
+            self._counters = {name: {(): 0} for name in COUNTERS}
+            self._histograms = {name: _Histogram(DEFAULT_BUCKETS) for name in HISTOGRAMS}
 
     def render(self, gauges: Mapping[str, Mapping[Labels, float]] | None = None) -> str:
         """Prometheus text format 0.0.4, with the scrape-time `gauges` first."""

@@ -136,6 +136,12 @@ def test_every_route_is_unique() -> None:
     assert len(keys) == len(set(keys))
 
 
+def test_declared_families_are_exported_at_zero() -> None:
+    text = metrics.Registry().render()
+    assert "metroshare_flow_mods_sent_total 0" in text
+    assert 'metroshare_provisioning_seconds_bucket{le="+Inf"} 0' in text
+
+
 def test_metrics_text_format() -> None:
     registry = metrics.Registry()
     registry.inc("flow_mods_sent", 3)
