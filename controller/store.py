@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from os import PathLike
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, update
@@ -95,7 +96,7 @@ def _clash(exc: IntegrityError) -> ServiceError | IntegrityError:
     return exc
 
 
-def open_store(url_or_path: str) -> Store:
+def open_store(url_or_path: str | PathLike[str]) -> Store:
     """Open (and migrate) the database at a SQLAlchemy URL or a SQLite file path."""
     url = _sqlite_url(str(url_or_path))
     if url.startswith("sqlite"):
