@@ -44,6 +44,7 @@ class Installer:
         self._intents: dict[int, ServiceIntent] | None = None
         self._confirmed: dict[str, SwitchTables] = {}  # last state a barrier confirmed
         self._target: dict[str, SwitchTables] = {}     # state last sent (being confirmed)
+        self._spans: dict[int, tuple[ServiceIntent, frozenset[str]]] = {}  # by service id
         self._lock = hub.Semaphore(1)                  # one change at a time: diffs stay true
 
     # -- the core's EthernetProvisioner ---------------------------------------
@@ -57,8 +58,9 @@ class Installer:
                 intents[intent.service_id] = intent
             else:
                 intents.pop(intent.service_id, None)
+                self._spans.pop(intent.service_id, None)
             try:
-                affected = self._span(old) | self._span(intent)
+                affected = set(self._span(old) | self._span(intent))
                 before = {s: self._desired(s, [old] if old else []) for s in affected}
                 statuses, errors = self._converge(affected, list(intents.values()))
             except ValueError as exc:  # the compiler refused the combination of services
@@ -112,13 +114,21 @@ class Installer:
             self._intents = {i.service_id: i for i in self._desired_intents()}
         return self._intents
 
-    def _span(self, intent: ServiceIntent | None) -> set[str]:
+    def _span(self, intent: ServiceIntent | None) -> frozenset[str]:
+        """The switches a service has rules on (cached: every change asks for it)."""
         if intent is None or len(intent.members) < 2:
-            return set()
-        return set(self.topology.subtree(m.edge_port for m in intent.members).switches)
+            return frozenset()
+        cached = self._spans.get(intent.service_id)
+        if cached is None or cached[0] != intent:
+            ports = (m.edge_port for m in intent.members)
+            cached = self._spans[intent.service_id] = (intent,
+                                                       self.topology.subtree(ports).switches)
+        return cached[1]
 
     def _desired(self, switch: str, intents: list[ServiceIntent]) -> SwitchTables:
-        compiled = compile_switch(self.topology, intents, switch)
+        """The compiled tables of `switch`, from the services that reach it only."""
+        local = [i for i in intents if switch in self._span(i)]
+        compiled = compile_switch(self.topology, local, switch)
         return SwitchTables(compiled.flows | lldp_flows(self.topology, switch),
                             compiled.groups, compiled.meters)
 
