@@ -181,10 +181,10 @@ class World:
     dave: Actor
 
 
-def build_world(path: Path) -> World:
+def build_world(path: Path, pool: Any = range(2, 4095)) -> World:
     """Four parties with two interfaces each, on acc1..acc4, and a recording network."""
     clock = Clock()
-    core = make_core(path, clock=clock)
+    core = make_core(path, clock=clock, pool=pool)
     net = RecordingProvisioner()
     core.set_provisioner("ethernet", net)
     actors = []

@@ -24,6 +24,7 @@ from tests.unit.test_core_fixtures import (
 )
 
 NAMES = ("alice", "bob", "carol", "dave")
+POOL = range(100, 102)  # two VLANs, so that the pool runs out now and then
 parties = st.sampled_from(NAMES)
 interfaces = st.sampled_from(("if0", "if1"))
 # None: the party the step is meant for (owner, addressee, member); else anyone.
@@ -34,7 +35,7 @@ class CoreMachine(RuleBasedStateMachine):
     @initialize()
     def start(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="core-props-"))
-        self.world = build_world(self.dir)
+        self.world = build_world(self.dir, pool=POOL)
         self.core = self.world.core
         self.actors = {n: getattr(self.world, n) for n in NAMES}
         self.services: list[tuple[int, str]] = []        # (id, owner)
@@ -60,7 +61,7 @@ class CoreMachine(RuleBasedStateMachine):
           kind=st.sampled_from(("ethernet-channel", "secure-bandwidth", "fuel")),
           type_=st.sampled_from(("point-to-point", "point-to-multipoint",
                                  "multipoint-to-multipoint")),
-          bandwidth=st.sampled_from((100, 400, 700)))
+          bandwidth=st.sampled_from((300, 600, 900)))
     def create(self, owner: str, interface: str, kind: str, type_: str, bandwidth: int) -> None:
         self.created += 1
         body = ethernet_body(f"s{self.created}", f"{owner}-{interface}", type_, bandwidth, kind)
@@ -69,6 +70,20 @@ class CoreMachine(RuleBasedStateMachine):
         view = self.attempt(lambda: self.core.create_service(self.actors[owner], body))
         if view:
             self.services.append((view["id"], owner))
+
+    @rule(owner=parties, to=parties, secure=st.booleans(),
+          bandwidth=st.sampled_from((300, 600, 900)))
+    def create_and_fill(self, owner: str, to: str, secure: bool, bandwidth: int) -> None:
+        """A service with two members at once: fills the VLAN pool and the links."""
+        self.create(owner, "if1", "secure-bandwidth" if secure else "ethernet-channel",
+                    "point-to-point", bandwidth)
+        if self.services and self.services[-1][1] == owner:
+            service = self.services[-1][0]
+            view = self.attempt(lambda: self.core.create_offer(self.actors[owner], service,
+                                                               {"party": to}))
+            if view:
+                self.attempt(lambda: self.core.accept_offer(self.actors[to], view["id"],
+                                                            {"interface": f"{to}-if0"}))
 
     @precondition(lambda self: self.services)
     @rule(data=st.data(), to=parties, by=maybe_party, invite=st.booleans())
@@ -149,7 +164,7 @@ class CoreMachine(RuleBasedStateMachine):
         views = self.core.list_services(ADMIN), self.core.desired_intents()
         self.world.store.close()
         store = open_store(str(self.dir / "core.db"))
-        self.core = make_core(self.dir, clock=self.world.clock, store=store)
+        self.core = make_core(self.dir, clock=self.world.clock, store=store, pool=POOL)
         self.core.set_provisioner("ethernet", self.world.net)
         self.world.core, self.world.store = self.core, store
         assert snapshot(store) == before
@@ -164,6 +179,6 @@ class CoreMachine(RuleBasedStateMachine):
 
 
 CoreMachine.TestCase.settings = settings(
-    max_examples=40, stateful_step_count=40, deadline=None,
+    max_examples=30, stateful_step_count=40, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 TestCoreMachine = CoreMachine.TestCase
