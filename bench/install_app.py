@@ -18,7 +18,7 @@ from ryu.controller.handler import MAIN_DISPATCHER, set_ev_cls
 from ryu.lib import hub
 from ryu.ofproto import ofproto_v1_3
 
-from apps.channel import Channel
+from apps.channel import Channel, ChannelReplies
 from apps.installer import Installer
 from apps.reconcile import plan
 from bench.workload import SWITCH, bench_topology, p2p
@@ -29,7 +29,7 @@ from flows.rules import SwitchTables
 APPLY_SAMPLES = 100
 
 
-class InstallBench(app_manager.RyuApp):
+class InstallBench(ChannelReplies, app_manager.RyuApp):
     OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
 
     def __init__(self, *args, **kwargs) -> None:
@@ -42,21 +42,6 @@ class InstallBench(app_manager.RyuApp):
     @set_ev_cls(ofp_event.EventOFPStateChange, MAIN_DISPATCHER)
     def state_change_handler(self, ev) -> None:
         hub.spawn(self._measure, ev.datapath)
-
-    @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
-    def barrier_reply_handler(self, ev) -> None:
-        self.channel.on_barrier_reply(ev.msg.datapath.id, ev.msg.xid)
-
-    @set_ev_cls([ofp_event.EventOFPFlowStatsReply, ofp_event.EventOFPGroupDescStatsReply,
-                 ofp_event.EventOFPMeterConfigStatsReply], MAIN_DISPATCHER)
-    def multipart_reply_handler(self, ev) -> None:
-        msg = ev.msg
-        self.channel.on_reply(msg.datapath.id, msg.xid, msg.body,
-                              bool(msg.flags & msg.datapath.ofproto.OFPMPF_REPLY_MORE))
-
-    @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
-    def error_msg_handler(self, ev) -> None:
-        self.channel.on_error(ev.msg.datapath.id, ev.msg.xid, f"{ev.msg.type}/{ev.msg.code}")
 
     def _installer(self, intents: list[ServiceIntent]) -> Installer:
         return Installer(self.topology, self.channel, lambda: intents)
