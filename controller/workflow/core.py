@@ -29,6 +29,9 @@ class ServiceCore:
                  vlan_pool: Iterable[int] = DEFAULT_VLAN_POOL,
                  clock: Callable[[], float] = time.time,
                  lock: AbstractContextManager[Any] | None = None) -> None:
+        """`lock` guards every mutation; the default RLock is green only if it is
+        made after eventlet patched `threading` (Ryu's manager does so before
+        it builds the apps' contexts)."""
         if not admin_token:
             raise ValueError("the admin token must not be empty")
         self._ctx = Context(topology=topology, store=store, clock=clock,
