@@ -40,7 +40,12 @@ class RestApi(app_manager.RyuApp):
         settings = self.metroshare.settings
         host, port = settings.api_host, settings.api_port
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = eventlet.listen((host, port), family=family)
+        try:
+            # No SO_REUSEPORT (eventlet's default): a second controller must fail, not share.
+            sock = eventlet.listen((host, port), family=family, reuse_port=False)
+        except OSError as exc:
+            self.logger.error("cannot serve the API on %s:%d: %s", host, port, exc.strerror)
+            raise SystemExit(1) from None
         scheme = "http"
         if settings.tls_cert:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

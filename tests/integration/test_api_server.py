@@ -37,8 +37,9 @@ def free_port() -> int:
 class Controller:
     """`metroshare controller` on free ports with a fresh database."""
 
-    def __init__(self, tmp: Path, tls: tuple[Path, Path] | None = None) -> None:
-        self.api_port, self.ofp_port = free_port(), free_port()
+    def __init__(self, tmp: Path, tls: tuple[Path, Path] | None = None,
+                 api_port: int | None = None) -> None:
+        self.api_port, self.ofp_port = api_port or free_port(), free_port()
         scheme = "https" if tls else "http"
         self.url = f"{scheme}://127.0.0.1:{self.api_port}"
         args = [sys.executable, "-m", "metroshare.cli", "controller", "--topology", str(METRO),
@@ -109,6 +110,14 @@ def running(tmp: Path, tls: tuple[Path, Path] | None = None) -> Iterator[Control
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controller]:
     with running(tmp_path_factory.mktemp("api")) as controller:
         yield controller
+
+
+def test_a_second_controller_on_the_same_api_port_fails(server: Controller,
+                                                        tmp_path: Path) -> None:
+    second = Controller(tmp_path, api_port=server.api_port)
+    assert second.process.wait(timeout=30) == 1
+    assert f"cannot serve the API on 127.0.0.1:{server.api_port}" in second.log.read_text()
+    assert server.call("GET", "/healthz", None).status_code == 200
 
 
 def test_healthz_and_ui_without_a_token(server: Controller) -> None:
