@@ -85,9 +85,13 @@ function serviceCard(s) {
   const card = el("div", { class: "card", "data-service": s.name },
     el("h3", {}, `${s.name} `, badge(s.state)),
     el("p", {}, `#${s.id} ${s.kind}, ${s.attributes.type || ""} ${s.attributes.bandwidth_mbps ?? ""} Mb/s, vlan ${s.vlan ?? "-"}, owner ${s.owner}`),
-    table(["party", "interface", "role", "state"],
+    table(["party", "interface", "role", "state", ""],
           s.members.map((m) => [m.party, m.interface || "-", m.role,
-                                m.error ? el("span", { title: m.error }, badge(m.state), ` ${m.error}`) : badge(m.state)])));
+                                m.error ? el("span", { title: m.error }, badge(m.state), ` ${m.error}`) : badge(m.state),
+                                owner && m.party !== me.name && s.state !== "deleted"
+                                  ? button("Remove", () => act("Remove", () => api("DELETE",
+                                      `/services/${s.id}/members/${encodeURIComponent(m.party)}`)))
+                                  : ""])));
   if (s.state === "deleted") return card;
   if (owner) {
     const party = el("input", { placeholder: "party name", class: "offer-party" });
@@ -141,6 +145,23 @@ function fillFreeInterfaces() {
   }
 }
 
+const ETHERNET_KINDS = ["ethernet-channel", "secure-bandwidth"];
+
+function fillKinds(kinds) {
+  const select = document.querySelector("#create-form select[name=kind]");
+  const keep = select.value;
+  select.replaceChildren(...kinds.map((k) => el("option", { value: k }, k)));
+  if (kinds.includes(keep)) select.value = keep;
+  showKindFields();
+}
+
+// Ethernet kinds take a type and a bandwidth; utility kinds a quantity, unit and location.
+function showKindFields() {
+  const ethernet = ETHERNET_KINDS.includes(document.querySelector("#create-form select[name=kind]").value);
+  $("ethernet-fields").hidden = !ethernet;
+  $("utility-fields").hidden = ethernet;
+}
+
 async function refreshParty() {
   const [party, services, offers, topology] = await Promise.all([
     api("GET", "/me"), api("GET", "/services"), api("GET", "/offers"), api("GET", "/topology")]);
@@ -149,6 +170,7 @@ async function refreshParty() {
   panel("interfaces", me.interfaces, (list) => table(["name", "port", "mac", "service"],
     list.map((i) => [i.name, `${i.switch}:${i.port}`, i.mac, i.service === null ? "free" : `#${i.service}`])));
   panel("free", me.interfaces, fillFreeInterfaces);
+  panel("kinds", me.account.service_kinds, fillKinds);
   panel("services", services, (list) => list.length ? list.map(serviceCard) : el("p", {}, "No services yet."));
   panel("offers", offers, (list) => list.length ? list.map(offerRow) : el("p", {}, "No offers."));
   panel("picture", { topology, services, ifaces: me.interfaces },
@@ -156,8 +178,9 @@ async function refreshParty() {
 }
 
 async function refreshAdmin() {
-  const [parties, services, events, topology] = await Promise.all([
-    api("GET", "/parties"), api("GET", "/services"), api("GET", "/events"), api("GET", "/topology")]);
+  const [parties, services, events, topology, orders] = await Promise.all([
+    api("GET", "/parties"), api("GET", "/services"), api("GET", "/events"), api("GET", "/topology"),
+    api("GET", "/orders")]);
   $("who").textContent = "provider (admin)";
   panel("parties", parties, (list) => table(["name", "account", "kinds", "Mb/s", "channels", "interfaces"],
     list.map((p) => [p.name, badge(p.account.status), p.account.service_kinds.join(", "),
@@ -168,6 +191,10 @@ async function refreshAdmin() {
   panel("admin-services", services, (list) => table(["id", "name", "owner", "kind", "vlan", "state", "members"],
     list.map((s) => [String(s.id), s.name, s.owner, s.kind, String(s.vlan ?? "-"), badge(s.state),
       s.members.map((m) => `${m.party}/${m.interface} ${m.state}`).join(", ")])));
+  panel("orders", orders, (list) => list.length ? table(["id", "service", "party", "kind", "attributes", "state", ""],
+    list.map((o) => [String(o.id), String(o.service_id), o.party, o.kind, JSON.stringify(o.attributes), badge(o.state),
+      o.state === "open" ? button("Fulfil", () => act("Fulfil", () => api("PATCH", `/orders/${o.id}`, { state: "fulfilled" }))) : ""]))
+    : el("p", {}, "No work orders."));
   panel("events", events.slice(0, 200), (list) => table(["#", "at", "actor", "action", "service", "party", "detail"],
     list.map((e) => [String(e.id), e.at, e.actor, e.action, String(e.service_id ?? ""), e.party ?? "",
       JSON.stringify(e.detail)])));
@@ -226,14 +253,17 @@ $("logout").addEventListener("click", () => logout());
 $("create-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const f = ev.target.elements;
+  const attributes = ETHERNET_KINDS.includes(f.kind.value)
+    ? { type: f.type.value, bandwidth_mbps: Number(f.bandwidth.value) }
+    : { quantity: Number(f.quantity.value), unit: f.unit.value.trim(), location: f.location.value.trim() };
   act("Create", async () => {
     const service = await api("POST", "/services", {
-      name: f.name.value.trim(), kind: f.kind.value, interface: f.interface.value,
-      attributes: { type: f.type.value, bandwidth_mbps: Number(f.bandwidth.value) } });
-    ev.target.reset();
+      name: f.name.value.trim(), kind: f.kind.value, interface: f.interface.value, attributes });
+    f.name.value = "";
     return `Created ${service.name} (#${service.id}), state ${service.state}`;
   });
 });
+document.querySelector("#create-form select[name=kind]").addEventListener("change", showKindFields);
 $("redeem-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const f = ev.target.elements;

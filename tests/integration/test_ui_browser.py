@@ -108,6 +108,14 @@ def test_offer_and_accept_in_the_browser(browser, metro) -> None:
     assert " 0% packet loss" in net.get("h1").cmd("ping -c2 -W2 10.0.0.8")
     assert " 0 received" in net.get("h1").cmd("ping -c1 -W1 10.0.0.2")  # not a member
 
+    # A tears it down: gone from both pictures, and the hosts are cut off again.
+    a.once("dialog", lambda dialog: dialog.accept())
+    a.click(".card[data-service=alpha-bravo] button:text('Tear down')")
+    a.wait_for_selector(".card[data-service=alpha-bravo] .badge.deleted")
+    b.wait_for_selector("#picture g.legend[data-service=alpha-bravo]", state="detached",
+                        timeout=10_000)
+    assert " 0 received" in net.get("h1").cmd("ping -c1 -W1 10.0.0.8")
+
 
 def test_admin_view(browser, server: Controller) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
