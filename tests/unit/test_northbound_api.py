@@ -1,7 +1,8 @@
 """Every endpoint of CONTRACT §3 through the WSGI app, in-process, on the real core.
 
 `World` builds the provider and three parties on the demo metro tree; each
-test then speaks HTTP (webob requests) to the northbound app.
+test then speaks HTTP (webob requests) to the northbound app, and every JSON
+answer is checked against the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 from webob import Request, Response
 
 from controller.core import ServiceCore
 from controller.store import open_store
 from northbound.app import NorthboundApp
+from northbound.envelope import RequestError
+from northbound.routes import match
 from topology import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +32,27 @@ PARTIES = {  # name -> interfaces (name, switch, port, mac)
     "beta": [("b1", "acc3", 2, "00:00:00:00:00:05"), ("b2", "acc4", 2, "00:00:00:00:00:07")],
     "gamma": [("g1", "acc1", 3, "00:00:00:00:00:02")],
 }
+
+
+OPENAPI = json.loads((ROOT / "northbound" / "openapi.json").read_text())
+
+
+def conforms(method: str, path: str, response: Response) -> None:
+    """A JSON answer of a known route must be one the OpenAPI document describes."""
+    try:
+        route, _ = match(method, path.split("?")[0])
+    except RequestError:
+        return
+    if response.content_type != "application/json" or route.template.endswith("openapi.json"):
+        return
+    answers = OPENAPI["paths"][route.template][method.lower()]["responses"]
+    assert str(response.status_code) in answers, (method, path, response.status_code)
+    answer = answers[str(response.status_code)]
+    if "$ref" in answer:
+        answer = OPENAPI["components"]["responses"][answer["$ref"].rsplit("/", 1)[1]]
+    schema = {**answer["content"]["application/json"]["schema"],
+              "components": OPENAPI["components"]}
+    jsonschema_rs.validate(schema, response.json)
 
 
 def p2p(name: str = "p2p", interface: str = "a1") -> dict[str, Any]:
@@ -53,6 +78,7 @@ class World:
             req.content_type = headers.get("Content-Type", "application/json")
         response = req.get_response(self.app)
         assert response.status_code < 500, response.text
+        conforms(method, path, response)
         return response
 
     def ok(self, method: str, path: str, who: str | None, body: Any = None,
