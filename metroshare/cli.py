@@ -111,9 +111,9 @@ def _mininet(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.command == "controller":
-        return _controller(args)
+        return _controller(args)  # Ryu sets up logging itself
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.command == "mininet":
         return _mininet(args)
     from metroshare.demo import run_demo

@@ -38,6 +38,9 @@ def test_every_switch_connects_and_is_named(network_lock, controller, metro_yaml
         for s in topo.switches.values():
             line = f"switch {s.name} (dpid {s.dpid:#x}, {s.role}) connected"
             assert controller.wait_for_log(line, max(0.1, deadline - time.monotonic())), line
+        # OVS refreshes is_connected in its database every few seconds
+        while connected_bridges() < set(topo.switches) and time.monotonic() < deadline + 10:
+            time.sleep(0.5)
         assert connected_bridges() >= set(topo.switches)
         assert "unknown switch" not in controller.log_text()
 
