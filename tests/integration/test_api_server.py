@@ -140,7 +140,10 @@ def test_offer_and_accept_over_the_real_stack(server: Controller) -> None:
     accepted = server.call("POST", f"/api/v1/offers/{offer['id']}/accept", beta,
                            {"interface": "b1"})
     assert accepted.status_code == 200, accepted.text
-    assert accepted.json()["service"]["state"] in ("active", "pending")
+    # No switch is connected: the acceptance stands, and the failure is reported.
+    members = {m["party"]: m for m in accepted.json()["service"]["members"]}
+    assert accepted.json()["state"] == "accepted" and members["beta"]["state"] == "failed"
+    assert "not connected" in members["beta"]["error"]
     xml = server.call("GET", f"/api/v1/services/{service['id']}", beta,
                       Accept="application/xml")
     assert xml.headers["Content-Type"].startswith("application/xml")
