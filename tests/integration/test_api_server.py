@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -162,3 +163,28 @@ def test_oversized_and_malformed_bodies_over_the_wire(server: Controller) -> Non
                                           "Content-Type": "application/json"}, timeout=10)
     assert broken.status_code == 400 and broken.json()["error"]["code"] == "invalid_json"
     assert server.call("GET", "/healthz", None).status_code == 200  # still serving
+
+
+def test_concurrent_requests_race_to_one_winner(server: Controller) -> None:
+    """Ten simultaneous creations on one interface, five parties redeeming one code."""
+    owner = server.party("racer", [("r1", "acc2", 2, "00:00:00:00:00:03"),
+                                   ("r2", "acc2", 3, "00:00:00:00:00:04")])
+    body = {"kind": "ethernet-channel", "interface": "r1",
+            "attributes": {"type": "multipoint-to-multipoint", "bandwidth_mbps": 10}}
+    with ThreadPoolExecutor(10) as pool:
+        created = list(pool.map(lambda i: server.call("POST", "/api/v1/services", owner,
+                                                      {**body, "name": f"s{i}"}), range(10)))
+    assert sorted(r.status_code for r in created) == [201] + [409] * 9
+    assert {r.json()["error"]["code"] for r in created if r.status_code == 409} == {
+        "interface_busy"}
+    service = next(r.json() for r in created if r.status_code == 201)
+    code = server.call("POST", f"/api/v1/services/{service['id']}/offers", owner, {}).json()[
+        "code"]
+    guests = [server.party(f"guest{i}", [(f"g{i}", "acc3", i + 2, f"00:00:00:00:01:0{i}")])
+              for i in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        redeemed = list(pool.map(lambda i: server.call(
+            "POST", "/api/v1/invitations/accept", guests[i],
+            {"code": code, "interface": f"g{i}"}), range(3)))
+    assert sorted(r.status_code for r in redeemed)[0] == 200
+    assert [r.status_code for r in redeemed].count(200) == 1, [r.text for r in redeemed]
