@@ -30,6 +30,9 @@ from topology.model import Topology
 LOG = logging.getLogger("metroshare.provisioning")
 BARRIER_TIMEOUT_S = 3.0   # a connected switch that answers nothing in this time has failed
 READBACK_TIMEOUT_S = 5.0
+# Changes by others that remove nothing (an added flow, an altered action) send
+# no event; the provisioning app reads back and reconciles every switch this often.
+AUDIT_INTERVAL_S = 30.0
 
 
 class Installer:
@@ -99,7 +102,10 @@ class Installer:
         """Make one switch equal to the compiled state; None on success, else the error."""
         with self._lock:
             self._confirmed.pop(name, None)  # always from what the switch reports
-            _, errors = self._converge({name}, list(self._live_intents().values()))
+            try:
+                _, errors = self._converge({name}, list(self._live_intents().values()))
+            except ValueError as exc:  # the compiler refused the stored services
+                return f"cannot compile the desired state: {exc}"
         return "; ".join(errors) or None
 
     # -- the work ---------------------------------------------------------------

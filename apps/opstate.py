@@ -42,7 +42,12 @@ class OperationalState(app_manager.RyuApp):
         self.datapaths: dict[str, object] = {}
         self.last_probe: dict[PortRef, float] = {}  # fiber port -> when a correct probe arrived
         self.problems: dict[PortRef, str] = {}      # mismatches logged and not yet cleared
+        self.stopping = hub.Event()
         self.threads.append(hub.spawn(self._probe_loop))
+
+    def stop(self) -> None:
+        self.stopping.set()  # wakes the probe loop now: Ryu joins it before exiting
+        super().stop()
 
     @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
     def state_change_handler(self, ev) -> None:
@@ -92,11 +97,11 @@ class OperationalState(app_manager.RyuApp):
 
     def _probe_loop(self) -> None:
         """Every interval: probe out of every fiber port, then report silent links."""
-        while self.is_active:
+        while True:
             for name, datapath in list(self.datapaths.items()):
                 self._probe(name, datapath)
-            for _ in range(int(PROBE_INTERVAL_S / 0.5)):  # short naps: stop stays prompt
-                hub.sleep(0.5)
+            if self.stopping.wait(PROBE_INTERVAL_S):
+                return
             now = time.monotonic()
             for name in list(self.datapaths):
                 for port in self.topology.trunk_ports(name):
@@ -107,8 +112,10 @@ class OperationalState(app_manager.RyuApp):
                                           f"for over {SILENT_AFTER_S:g} s")
 
     def _probe(self, name: str, datapath) -> None:
+        """Probe out of the fiber ports the switch has (a missing one stays silent: reported)."""
         for port in self.topology.trunk_ports(name):
-            datapath.send(ofwire.packet_out(port, lldp.probe(datapath.id, port), 0))
+            if port in datapath.ports:
+                datapath.send(ofwire.packet_out(port, lldp.probe(datapath.id, port), 0))
 
     def _report(self, at: PortRef, problem: str) -> None:
         if self.problems.get(at) != problem:

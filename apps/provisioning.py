@@ -18,7 +18,7 @@ from ryu.ofproto import ofproto_v1_3
 from apps import readback
 from apps.channel import Channel, ChannelReplies
 from apps.context import MetroshareContext
-from apps.installer import Installer
+from apps.installer import AUDIT_INTERVAL_S, Installer
 
 
 class Provisioning(ChannelReplies, app_manager.RyuApp):
@@ -33,6 +33,12 @@ class Provisioning(ChannelReplies, app_manager.RyuApp):
         self.installer = Installer(context.topology, self.channel, context.core.desired_intents)
         context.core.set_provisioner("ethernet", self.installer)
         self.reconcile_due: set[str] = set()  # switches with a reconciliation queued
+        self.stopping = hub.Event()
+        self.threads.append(hub.spawn(self._audit_loop))
+
+    def stop(self) -> None:
+        self.stopping.set()  # wakes the audit loop now: Ryu joins it before exiting
+        super().stop()
 
     @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
     def state_change_handler(self, ev) -> None:
@@ -56,16 +62,21 @@ class Provisioning(ChannelReplies, app_manager.RyuApp):
                                           readback.match_value(msg.match)):
             self._queue_reconcile(switch.name)
 
-    def _queue_reconcile(self, name: str) -> None:
+    def _audit_loop(self) -> None:
+        while not self.stopping.wait(AUDIT_INTERVAL_S):
+            for name in list(self.installer.datapaths):
+                self._queue_reconcile(name, audit=True)
+
+    def _queue_reconcile(self, name: str, audit: bool = False) -> None:
         """One reconciliation at a time per switch, however many events asked for it."""
         if name not in self.reconcile_due:
             self.reconcile_due.add(name)
-            hub.spawn(self._reconcile, name)
+            hub.spawn(self._reconcile, name, audit)
 
-    def _reconcile(self, name: str) -> None:
+    def _reconcile(self, name: str, audit: bool) -> None:
         self.reconcile_due.discard(name)
         error = self.installer.reconcile(name)
         if error:
             self.logger.error("switch %s not reconciled: %s", name, error)
-        else:
+        elif not audit:  # an audit that finds something logs what it sends (installer)
             self.logger.info("switch %s reconciled with the desired state", name)

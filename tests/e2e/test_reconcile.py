@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from apps.installer import AUDIT_INTERVAL_S
 from flows.intent import MULTIPOINT, POINT_TO_MULTIPOINT, POINT_TO_POINT
 from tests.e2e.metro import create_service, mismatches, ofctl, reachability, wait_until
 
@@ -104,4 +105,13 @@ def test_controller_restart_loses_no_frame_and_changes_nothing(metro, services) 
     log = metro.controller.log_text()
     assert "sending" not in log, "a reconnect re-sent rules that were already right"
     assert converged(metro, services)
+    assert reachability(metro.net, metro.topology) == EXPECTED
+
+
+def test_changes_that_remove_nothing_are_found_by_the_audit(metro, services) -> None:
+    """No event tells of an added flow or an altered action: the periodic read-back does."""
+    ofctl("add-flow", "acc2", "cookie=0x99,priority=5,in_port=2,actions=output:3")
+    ofctl("mod-flows", "core1", "table=1,actions=drop")
+    assert not converged(metro, services)
+    wait_until(lambda: converged(metro, services), AUDIT_INTERVAL_S + 10, "the audit")
     assert reachability(metro.net, metro.topology) == EXPECTED
