@@ -52,7 +52,7 @@ def _pad8(n: int) -> int:
 
 def _value(field: str, value: object) -> bytes:
     """One match or set-field value in network byte order."""
-    number, width = _OXM[field]
+    width = _OXM[field][1]
     if width == 6:
         return bytes.fromhex(str(value).replace(":", ""))
     return int(value).to_bytes(width, "big")  # type: ignore[call-overload]
