@@ -125,7 +125,7 @@ ROUTES: list[Route] = [
           body=True),
     Route("GET", f"{API}/orders", core_call("list_orders"), root="orders"),
     Route("PATCH", f"{API}/orders/{{id}}", core_call("update_order"), root="order", body=True),
-    Route("GET", f"{API}/openapi.json", _openapi, root="openapi", auth=False),
+    Route("GET", f"{API}/openapi.json", _openapi, root="openapi"),
     Route("GET", "/healthz", _healthz, root="health", auth=False),
     Route("GET", "/metrics", _metrics),
 ]

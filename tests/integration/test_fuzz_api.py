@@ -37,8 +37,9 @@ FUZZ = settings(max_examples=20, deadline=None, derandomize=True, database=None,
 
 def fuzz(controller: Controller, token: str) -> None:
     """Valid and invalid requests for every operation of the served document."""
-    api = schemathesis.openapi.from_url(f"{controller.url}/api/v1/openapi.json")
     headers = {"Authorization": f"Bearer {token}"}
+    api = schemathesis.openapi.from_url(f"{controller.url}/api/v1/openapi.json",
+                                        headers=headers, verify=controller.verify)
     for result in api.get_all_operations():
         operation = result.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):

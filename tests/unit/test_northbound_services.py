@@ -209,8 +209,10 @@ def test_metrics(world: World, offered) -> None:
         assert line in text, line
 
 
-def test_openapi_is_public(world: World) -> None:
-    doc = world.ok("GET", "/api/v1/openapi.json", None)
+def test_openapi_needs_a_token(world: World) -> None:
+    """CONTRACT §3: every API request carries a token, this document's too."""
+    world.refused("GET", "/api/v1/openapi.json", None, status=401, code="unauthorized")
+    doc = world.ok("GET", "/api/v1/openapi.json", "acme")
     assert doc["openapi"].startswith("3.") and "/api/v1/services" in doc["paths"]
 
 
