@@ -47,8 +47,6 @@ def run_controller(settings: Settings, apps: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     args = [
         "--ofp-tcp-listen-port", str(settings.ofp_port),
-        "--wsapi-host", settings.api_host,
-        "--wsapi-port", str(settings.api_port),
         *(apps or APPS),
     ]
     manager.main(args=args, prog="metroshare controller")
