@@ -29,7 +29,7 @@ from topology.model import Topology
 
 LOG = logging.getLogger("metroshare.provisioning")
 BARRIER_TIMEOUT_S = 3.0   # a connected switch that answers nothing in this time has failed
-READBACK_TIMEOUT_S = 5.0
+READBACK_TIMEOUT_S = 3.0
 # Changes by others that remove nothing (an added flow, an altered action) send
 # no event; the provisioning app reads back and reconciles every switch this often.
 AUDIT_INTERVAL_S = 30.0
