@@ -80,21 +80,30 @@ def _captured(metro, senders: dict[str, list[str]]) -> dict[str, int]:
     return counts
 
 
-def test_tagged_and_spoofed_frames_reach_nobody(metro) -> None:
+def test_broadcasts_stay_in_their_service_and_bad_frames_reach_nobody(metro) -> None:
     create_service(metro.parties, POINT_TO_POINT, "h1", ["h5"])
     create_service(metro.parties, MULTIPOINT, "h2", ["h3", "h6"])
+    create_service(metro.parties, POINT_TO_MULTIPOINT, "h4", ["h7", "h8"])
     vlans = [s["vlan"] for s in metro.controller.api().call("GET", "/services")]
-    bcast, h1 = "ff:ff:ff:ff:ff:ff", metro.topology.hosts["h1"].mac
-    # Control: a proper broadcast from h1 reaches its partner h5 only.
-    assert _captured(metro, {"h1": [_frame(bcast, h1)]}) == {
-        h: int(h == "h5") for h in metro.topology.hosts}
-    bad = [_frame(bcast, h1, (v,)) for v in [*vlans, 1, 4094]]           # VLAN hopping
-    bad += [_frame(bcast, h1, (v, v)) for v in vlans]                     # QinQ
-    bad += [_frame(bcast, metro.topology.hosts["h2"].mac),                # another member's MAC
-            _frame(bcast, "02:00:00:00:00:99"),                           # unknown MAC
-            _frame(metro.topology.hosts["h5"].mac, "02:00:00:00:00:99")]  # unicast, spoofed
-    counts = _captured(metro, {"h1": bad, "h4": bad})
-    assert counts == {h: 0 for h in metro.topology.hosts}
+    hosts = metro.topology.hosts
+    bcast = "ff:ff:ff:ff:ff:ff"
+
+    def only(*receivers: str) -> dict[str, int]:
+        return {h: int(h in receivers) for h in hosts}
+
+    # Proper broadcasts: within the service only; a p2mp leaf's reaches the root alone.
+    assert _captured(metro, {"h1": [_frame(bcast, hosts["h1"].mac)]}) == only("h5")
+    assert _captured(metro, {"h7": [_frame(bcast, hosts["h7"].mac)]}) == only("h4")
+    assert _captured(metro, {"h4": [_frame(bcast, hosts["h4"].mac)]}) == only("h7", "h8")
+    senders = {}
+    for h in ("h1", "h7"):
+        bad = [_frame(bcast, hosts[h].mac, (v,)) for v in [*vlans, 1, 4094]]  # VLAN hopping
+        bad += [_frame(bcast, hosts[h].mac, (v, v)) for v in vlans]            # QinQ
+        bad += [_frame(bcast, hosts["h2"].mac),               # another member's MAC
+                _frame(bcast, "02:00:00:00:00:99"),           # unknown MAC
+                _frame(hosts["h5"].mac, "02:00:00:00:00:99")]  # unicast to a member, spoofed
+        senders[h] = bad
+    assert _captured(metro, senders) == only()
 
 
 def test_bandwidth_is_capped_at_the_service_rate(metro) -> None:
