@@ -46,7 +46,7 @@ class Installer:
         self._desired_intents = desired_intents
         self._intents: dict[int, ServiceIntent] | None = None
         self._confirmed: dict[str, SwitchTables] = {}  # last state a barrier confirmed
-        self._target: dict[str, SwitchTables] = {}     # state last sent (being confirmed)
+        self._target: dict[str, set[tuple]] = {}       # flow keys last sent, per switch
         self._spans: dict[int, tuple[ServiceIntent, frozenset[str]]] = {}  # by service id
         self._lock = hub.Semaphore(1)                  # one change at a time: diffs stay true
 
@@ -92,11 +92,7 @@ class Installer:
 
     def lost(self, name: str, table: int, priority: int, match: tuple) -> bool:
         """True when someone else removed a flow the switch should hold: read it back."""
-        target = self._target.get(name)
-        if target is None or not any((f.table, f.priority, f.match) == (table, priority, match)
-                                     for f in target.flows):
-            return False
-        return True
+        return (table, priority, match) in self._target.get(name, ())
 
     def reconcile(self, name: str) -> str | None:
         """Make one switch equal to the compiled state; None on success, else the error."""
@@ -157,7 +153,7 @@ class Installer:
                 errors.append(f"{switch}: {exc}")
                 continue
             ops = plan(actual, desired)
-            self._target[switch] = desired
+            self._target[switch] = {(f.table, f.priority, f.match) for f in desired.flows}
             if not ops:
                 self._confirmed[switch] = desired
                 statuses[switch] = INSTALLED
