@@ -114,7 +114,7 @@ def main() -> None:
     print(f"{baseline:<44} "
           f"{ofctl:>8.3f} {base_rate:>9.0f} {1:>6.2f}")
     flows_rate = flows / app["flows_only_s"]
-    print(f"{'metroshare: flows, diff+encode+send+barrier':<44} {app['flows_only_s']:>8.3f} "
+    print(f"{'metroshare: flows, diff+send+barrier (median)':<44} {app['flows_only_s']:>8.3f} "
           f"{flows_rate:>9.0f} {flows_rate / base_rate:>6.2f}")
     print(f"{'metroshare: whole switch from empty (*)':<44} {app['total_s']:>8.3f} "
           f"{app_rate:>9.0f} {app_rate / base_rate:>6.2f}")
