@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-METRO_YAML = ROOT / "mininet_scenarios" / "metro.yaml"
+from tests.harness import METRO_YAML, Controller, running_controller
+
 NETWORK_LOCK = "/tmp/metroshare-network.lock"
 
 
@@ -34,71 +34,8 @@ def network_lock() -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RunningController:
-    """A `metroshare controller` subprocess with its ports and log."""
-
-    def __init__(self, topology: Path, workdir: Path, extra: tuple[str, ...] = ()) -> None:
-        import subprocess
-        import sys
-
-        self.ofp_port, self.api_port = free_port(), free_port()
-        self.db = str(workdir / "metroshare.db")
-        self.log = workdir / "controller.log"
-        self.topology = topology
-        cmd = [sys.executable, "-m", "metroshare.cli", "controller", "--topology", str(topology),
-               "--db", self.db, "--ofp-port", str(self.ofp_port),
-               "--api-port", str(self.api_port), *extra]
-        with open(self.log, "w") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
-
-    @property
-    def admin_token(self) -> str:
-        return Path(self.db + ".admin-token").read_text().strip()
-
-    def log_text(self) -> str:
-        return self.log.read_text()
-
-    def wait_for_log(self, text: str, timeout: float = 20.0) -> bool:
-        import time
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.log_text():
-                return True
-            if self.proc.poll() is not None:
-                return False
-            time.sleep(0.1)
-        return False
-
-    def stop(self) -> int:
-        """SIGTERM; returns the exit code (fails the test past 2 s, as CONTRACT §1 asks)."""
-        import subprocess
-
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                pytest.fail("controller did not stop within 2 s of SIGTERM")
-        return self.proc.returncode
-
-
 @pytest.fixture
-def controller(tmp_path: Path) -> Iterator[RunningController]:
+def controller(tmp_path: Path) -> Iterator[Controller]:
     """The real controller on free ports, loaded with the demo tree."""
-    running = RunningController(METRO_YAML, tmp_path)
-    try:
+    with running_controller(tmp_path) as running:
         yield running
-    finally:
-        running.stop()

@@ -1,15 +1,11 @@
-"""What the end-to-end tests share: the controller process, the REST client,
-the parties of the demo tree, reachability between hosts, and switch dumps."""
+"""What the end-to-end tests share: the demo tree in Mininet with its controller,
+the parties of the tree, reachability between hosts, and switch dumps."""
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,76 +18,9 @@ from controller.store import open_store
 from flows.compiler import compile_network
 from flows.rules import SwitchTables
 from mininet_scenarios.network import MetroNetwork
-from tests.conftest import METRO_YAML, ROOT, free_port
+from tests.harness import KIND, METRO_YAML, Api, Controller, running_controller
 from topology import load_topology
 from topology.model import Topology
-
-KIND = "ethernet-channel"
-
-
-class Controller:
-    """`metroshare controller` as a process; restartable on the same ports and database."""
-
-    def __init__(self, topology: Path, workdir: Path) -> None:
-        self.topology, self.workdir = topology, workdir
-        self.ofp_port, self.api_port = free_port(), free_port()
-        self.db = str(workdir / "metroshare.db")
-        self.proc: subprocess.Popen | None = None
-        self.starts = 0
-
-    @property
-    def log(self) -> Path:
-        return self.workdir / f"controller-{self.starts}.log"
-
-    def start(self) -> None:
-        self.starts += 1
-        cmd = [sys.executable, "-m", "metroshare.cli", "controller", "--topology",
-               str(self.topology), "--db", self.db, "--ofp-port", str(self.ofp_port),
-               "--api-port", str(self.api_port)]
-        with open(self.log, "w") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
-        wait_until(lambda: self._api_up(), 20, "the controller's API to answer")
-
-    def _api_up(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"controller exited:\n{self.log.read_text()[-3000:]}")
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{self.api_port}/healthz", timeout=1)
-            return True
-        except OSError:
-            return False
-
-    def kill(self) -> None:
-        """SIGKILL: no goodbye to the switches, as in a crash."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    @property
-    def admin_token(self) -> str:
-        return Path(self.db + ".admin-token").read_text().strip()
-
-    def api(self, token: str | None = None) -> Api:
-        return Api(f"http://127.0.0.1:{self.api_port}", token or self.admin_token)
-
-    def log_text(self) -> str:
-        return self.log.read_text()
-
-    def expected_tables(self, topology: Topology) -> dict[str, SwitchTables]:
-        """The compiled state of the services the database holds, with the LLDP rules."""
-        core = ServiceCore(topology, open_store(self.db), admin_token=self.admin_token)
-        compiled = compile_network(topology, core.desired_intents())
-        return {name: SwitchTables(t.flows | lldp_flows(topology, name), t.groups, t.meters)
-                for name, t in compiled.items()}
 
 
 @dataclass
@@ -103,6 +32,14 @@ class Metro:
     topology: Topology
     parties: dict[str, Api]
     workdir: Path
+
+    def expected_tables(self) -> dict[str, SwitchTables]:
+        """The compiled state of the services the database holds, with the LLDP rules."""
+        core = ServiceCore(self.topology, open_store(self.controller.db),
+                           admin_token=self.controller.admin_token)
+        compiled = compile_network(self.topology, core.desired_intents())
+        return {name: SwitchTables(t.flows | lldp_flows(self.topology, name), t.groups, t.meters)
+                for name, t in compiled.items()}
 
     def wait_connected(self, timeout: float = 20) -> None:
         def all_connected() -> bool:
@@ -118,49 +55,21 @@ def running_metro(workdir: Path, controller_topology: Path = METRO_YAML) -> Iter
 
     Callers hold the `network_lock` fixture."""
     topology = load_topology(METRO_YAML)
-    controller = Controller(controller_topology, workdir)
-    controller.start()
-    try:
-        with MetroNetwork(topology, ("127.0.0.1", controller.ofp_port)) as net:
-            world = Metro(controller, net, topology,
-                          create_parties(controller.api(), topology), workdir)
-            world.wait_connected()
-            yield world
-    finally:
-        controller.stop()
+    with running_controller(workdir, controller_topology) as controller, \
+            MetroNetwork(topology, ("127.0.0.1", controller.ofp_port)) as net:
+        world = Metro(controller, net, topology, create_parties(controller, topology), workdir)
+        world.wait_connected()
+        yield world
 
 
-class Api:
-    """A tiny JSON client of the northbound API."""
-
-    def __init__(self, base: str, token: str) -> None:
-        self.base, self.token = base, token
-
-    def call(self, method: str, path: str, body: dict | None = None) -> dict | list:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base + "/api/v1" + path, data=data, method=method,
-                                     headers={"Authorization": f"Bearer {self.token}",
-                                              "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                return json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            raise AssertionError(f"{method} {path} -> {exc.code}: {exc.read().decode()}") from exc
-
-
-def create_parties(admin: Api, topology: Topology) -> dict[str, Api]:
+def create_parties(controller: Controller, topology: Topology) -> dict[str, Api]:
     """One party per host ("p1" for h1) with one interface ("if1") on the host's port."""
     parties = {}
     for host in topology.hosts.values():
         n = host.name[1:]
-        party = admin.call("POST", "/parties", {
-            "name": f"p{n}",
-            "account": {"status": "active", "service_kinds": [KIND],
-                        "max_bandwidth_mbps": 1000, "max_channels": 4},
-            "interfaces": [{"name": f"if{n}", "switch": host.switch, "port": host.port,
-                            "mac": host.mac}],
-        })
-        parties[host.name] = Api(admin.base, party["token"])
+        token = controller.party(f"p{n}", [(f"if{n}", host.switch, host.port, host.mac)],
+                                 max_channels=4)
+        parties[host.name] = controller.api(token)
     return parties
 
 

@@ -32,7 +32,7 @@ def services(metro):
     create_service(metro.parties, POINT_TO_POINT, "h1", ["h5"])
     create_service(metro.parties, MULTIPOINT, "h2", ["h3", "h6"])
     create_service(metro.parties, POINT_TO_MULTIPOINT, "h4", ["h7", "h8"])
-    expected = metro.controller.expected_tables(metro.topology)
+    expected = metro.expected_tables()
     assert mismatches(metro.topology, expected, metro.workdir) == {}
     return expected
 

@@ -34,8 +34,7 @@ def test_members_reach_each_other_and_nobody_else(metro) -> None:
     # p2mp: root h4 <-> leaves h7, h8; never h7 <-> h8.
     expected = pairs(("h1", "h5"), ("h2", "h3", "h6"), ("h4", "h7"), ("h4", "h8"))
     assert reachability(metro.net, metro.topology) == expected
-    assert mismatches(metro.topology, metro.controller.expected_tables(metro.topology),
-                      metro.workdir) == {}
+    assert mismatches(metro.topology, metro.expected_tables(), metro.workdir) == {}
     services = {s["id"]: s for s in metro.controller.api().call("GET", "/services")}
     assert {services[i]["state"] for i in (p2p, mp, tree)} == {"active"}
     assert all(v == "installed" for i in (p2p, mp, tree)
@@ -48,8 +47,7 @@ def test_members_reach_each_other_and_nobody_else(metro) -> None:
     everything = "\n".join(line for s in metro.topology.switches for line in flow_lines(s))
     assert f"cookie={service_cookie(tree):#x}" not in everything
     assert "00:00:00:00:00:06" not in everything
-    assert mismatches(metro.topology, metro.controller.expected_tables(metro.topology),
-                      metro.workdir) == {}
+    assert mismatches(metro.topology, metro.expected_tables(), metro.workdir) == {}
 
 
 def _frame(dst: str, src: str, tags: tuple[int, ...] = ()) -> str:

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import free_port
+from tests.harness import free_port
 
 pytestmark = pytest.mark.network
 

@@ -16,8 +16,8 @@ import yaml
 
 from flows.intent import POINT_TO_POINT
 from flows.rules import service_cookie
-from tests.conftest import METRO_YAML
 from tests.e2e.metro import create_service, flow_lines, running_metro, wait_until
+from tests.harness import METRO_YAML
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(180)]
 
