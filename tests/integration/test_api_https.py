@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.integration.test_api_server import ADMIN, running
+from tests.harness import running_controller
+from tests.integration.test_api_server import ADMIN
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +25,10 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def test_api_and_ui_over_https(certificate: tuple[Path, Path], tmp_path: Path) -> None:
-    with running(tmp_path, tls=certificate) as server:
+    with running_controller(tmp_path, tls=certificate, admin_token=ADMIN) as server:
         assert server.url.startswith("https://")
         assert server.call("GET", "/healthz", None).json()["status"] == "ok"
-        assert server.call("GET", "/api/v1/parties").json() == []
+        assert server.call("GET", "/api/v1/parties", ADMIN).json() == []
         assert server.call("GET", "/api/v1/parties", "wrong").status_code == 401
         assert "<svg" in server.call("GET", "/", None).text
         with pytest.raises(requests.exceptions.SSLError):  # not trusted without the cert

@@ -18,13 +18,14 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.integration.test_api_server import ADMIN, Controller, running
+from tests.harness import Controller, running_controller
+from tests.integration.test_api_server import ADMIN
 
 
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Controller, str]]:
     """The controller and a party token (the party has interfaces to create services on)."""
-    with running(tmp_path_factory.mktemp("fuzz")) as controller:
+    with running_controller(tmp_path_factory.mktemp("fuzz"), admin_token=ADMIN) as controller:
         party = controller.party("fuzzer", [("f1", "acc1", 2, "00:00:00:00:00:01"),
                                             ("f2", "acc2", 2, "00:00:00:00:00:03")])
         controller.party("other", [("o1", "acc3", 2, "00:00:00:00:00:05")])

@@ -13,7 +13,8 @@ import pytest
 
 from mininet_scenarios.network import MetroNetwork
 from tests.conftest import NETWORK_LOCK
-from tests.integration.test_api_server import METRO, ROOT, Controller, running
+from tests.harness import METRO_YAML, ROOT, Controller, running_controller
+from tests.integration.test_api_server import ADMIN
 from topology import load_topology
 
 CHROMIUM = "/usr/bin/chromium"
@@ -41,8 +42,9 @@ def browser() -> Iterator:
 @pytest.fixture(scope="module")
 def metro(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Controller, object]]:
     """The controller with every switch of the metro tree connected, and the network."""
-    topology = load_topology(METRO)
-    with open(NETWORK_LOCK, "w") as lock, running(tmp_path_factory.mktemp("ui")) as controller:
+    topology = load_topology(METRO_YAML)
+    with open(NETWORK_LOCK, "w") as lock, running_controller(
+            tmp_path_factory.mktemp("ui"), admin_token=ADMIN) as controller:
         fcntl.flock(lock, fcntl.LOCK_EX)
         with MetroNetwork(topology, ("127.0.0.1", controller.ofp_port)) as net:
             deadline = time.monotonic() + CONNECT_BOUND_S
