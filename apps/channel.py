@@ -21,7 +21,7 @@ from ryu.ofproto import ofproto_v1_3
 
 from apps import reconcile
 from apps.ofwire import barrier_request
-from apps.reconcile import Op
+from flows.diff import Op
 
 MAX_XID = 0xFFFFFFFF
 WRITE_CHUNK = 256 * 1024  # bytes per socket write: few context switches, bounded memory

@@ -20,9 +20,9 @@ from ryu.lib import hub
 from apps import readback
 from apps.channel import Channel, ChannelError
 from apps.lldp import lldp_flows
-from apps.reconcile import plan
 from controller.provisioning import INSTALLED, ProvisionResult
 from flows.compiler import compile_switch
+from flows.diff import plan
 from flows.intent import ServiceIntent
 from flows.rules import SwitchTables
 from topology.model import Topology

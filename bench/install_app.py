@@ -20,9 +20,9 @@ from ryu.ofproto import ofproto_v1_3
 
 from apps.channel import Channel, ChannelReplies
 from apps.installer import Installer
-from apps.reconcile import plan
 from bench.workload import SWITCH, bench_topology, p2p
 from flows.compiler import compile_switch
+from flows.diff import plan
 from flows.intent import POINT_TO_POINT, ServiceIntent
 from flows.rules import SwitchTables
 

@@ -12,13 +12,15 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from flows.compiler import compile_network, compile_switch
-from flows.diff import DELETE, MODIFY, Change, diff, flow_identity
+from flows.diff import flow_identity
 from flows.intent import POINT_TO_MULTIPOINT, MemberIntent, ServiceIntent
-from flows.rules import Flow, Group, Meter, SwitchTables, service_cookie, service_of_cookie
+from flows.rules import Flow, SwitchTables, match, service_cookie, service_of_cookie
 from flows.simulator import Frame, NetworkSimulator
 from tests.unit.test_flows_compiler import expected_counts
+from tests.unit.test_flows_diff import check_plan
 from tests.unit.test_flows_trees import networks
 from topology.model import Host, PortRef, Topology
 
@@ -154,41 +156,44 @@ def test_rule_counts_cookies_and_order_free_compilation(
             assert got == expected_counts(topology, s)
 
 
-def apply(tables: SwitchTables, changes: tuple[Change, ...]) -> SwitchTables:
-    """What a switch holds after a batch, each item replacing the one it names."""
-    def name(item: Flow | Group | Meter) -> tuple:
-        if isinstance(item, Flow):
-            return ("flow", flow_identity(item))
-        return (type(item).__name__, item.group_id if isinstance(item, Group) else item.meter_id)
-
-    held = {name(i): i for i in tables.flows | tables.groups | tables.meters}
-    for change in changes:
-        if change.op == DELETE:
-            assert held.pop(name(change.item)) == change.item
-        elif change.op == MODIFY:
-            assert name(change.item) in held
-            held[name(change.item)] = change.item
-        else:
-            held[name(change.item)] = change.item
-    items = set(held.values())
-    return SwitchTables(
-        frozenset(i for i in items if isinstance(i, Flow)),
-        frozenset(i for i in items if isinstance(i, Group)),
-        frozenset(i for i in items if isinstance(i, Meter)),
-    )
-
-
 @SETTINGS
 @given(networks(), networks())
-def test_diff_turns_any_tables_into_the_desired_ones(
+def test_plan_turns_any_tables_into_the_desired_ones(
     before: tuple[Topology, list[ServiceIntent]],
     after: tuple[Topology, list[ServiceIntent]],
 ) -> None:
     (t1, s1), (t2, s2) = before, after
     old = next(iter(compile_network(t1, s1).values()))
     new = next(iter(compile_network(t2, s2).values()))
-    changes = diff(old, new)
-    assert apply(old, changes) == new
-    assert diff(new, new) == ()
-    untouched = old.flows & new.flows
-    assert not any(c.item in untouched for c in changes), "correct rules never flap"
+    check_plan(old, new)
+
+
+@SETTINGS
+@given(networks(), st.data())
+def test_plan_repairs_any_mix_of_right_stale_altered_and_foreign_entries(
+    network: tuple[Topology, list[ServiceIntent]], data: st.DataObject,
+) -> None:
+    """A switch read back after tampering or a half-applied change: some of the
+    desired entries, some left from other states, some altered, some foreign."""
+    topology, services = network
+    compiled = sorted(compile_network(topology, services).items())
+    new = data.draw(st.sampled_from(compiled))[1]
+    others = [t for _, t in compiled]
+    flows = sorted({f for t in others for f in t.flows})
+    groups = sorted({g for t in others for g in t.groups})
+    meters = sorted({m for t in others for m in t.meters})
+    altered = [replace(f, actions=(("output", 99),)) for f in sorted(new.flows)[:3]] \
+        + [replace(f, cookie=f.cookie + 1) for f in sorted(new.flows)[3:6]] \
+        + [Flow(0, 5, match(in_port=1), actions=(("output", 2),), cookie=0)]
+    picked_flows = data.draw(st.lists(st.sampled_from(flows + altered)))
+    picked_groups = data.draw(st.lists(st.sampled_from(groups))) if groups else []
+    picked_meters = data.draw(st.lists(st.sampled_from(meters))) if meters else []
+    # A switch holds one entry per identity: the last one picked wins.
+    actual = SwitchTables(
+        frozenset({flow_identity(f): f for f in picked_flows}.values()),
+        frozenset({g.group_id: replace(g, buckets=g.buckets[:data.draw(st.integers(0, 2))])
+                   for g in picked_groups}.values()),
+        frozenset({m.meter_id: replace(m, rate_kbps=data.draw(st.sampled_from(
+            [m.rate_kbps, 1]))) for m in picked_meters}.values()),
+    )
+    check_plan(actual, new)
