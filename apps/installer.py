@@ -25,6 +25,7 @@ from flows.compiler import compile_switch
 from flows.diff import plan
 from flows.intent import ServiceIntent
 from flows.rules import SwitchTables
+from northbound import metrics
 from topology.model import Topology
 
 LOG = logging.getLogger("metroshare.provisioning")
@@ -54,6 +55,13 @@ class Installer:
 
     def apply(self, intent: ServiceIntent) -> ProvisionResult:
         """Make the switches hold exactly `intent` for its service; blocks until confirmed."""
+        started = time.monotonic()
+        try:
+            return self._apply(intent)
+        finally:
+            metrics.observe("provisioning_seconds", time.monotonic() - started)
+
+    def _apply(self, intent: ServiceIntent) -> ProvisionResult:
         with self._lock:
             intents = self._live_intents()
             old = intents.get(intent.service_id)
@@ -160,6 +168,7 @@ class Installer:
                 continue
             LOG.info("switch %s: sending %s", switch, _summary(ops))
             barrier_xid, waiter = self.channel.send_batch(datapath, ops)
+            metrics.inc("flow_mods_sent", sum(op.kind.startswith("flow") for op in ops))
             sent.append((switch, datapath.id, barrier_xid, waiter, len(ops), desired))
         deadline = time.monotonic() + BARRIER_TIMEOUT_S
         for switch, dpid, barrier_xid, waiter, count, desired in sent:
