@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from controller.core import ServiceCore
-
 from controller.store import open_store
 from metroshare.settings import Settings, resolve_admin_token
 from topology import load_topology
