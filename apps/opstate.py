@@ -12,12 +12,13 @@ import time
 
 from ryu.base import app_manager
 from ryu.controller import ofp_event
-from ryu.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from ryu.controller.handler import MAIN_DISPATCHER, set_ev_cls
 from ryu.lib import hub
 from ryu.ofproto import ofproto_v1_3
 
 from apps import lldp, ofwire
 from apps.context import MetroshareContext
+from apps.events import EventSwitchDown, EventSwitchUp
 from topology.model import PortRef
 
 PROBE_INTERVAL_S = 5.0
@@ -49,23 +50,21 @@ class OperationalState(app_manager.RyuApp):
         self.stopping.set()  # wakes the probe loop now: Ryu joins it before exiting
         super().stop()
 
-    @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
-    def state_change_handler(self, ev) -> None:
-        datapath = ev.datapath
-        switch = self.topology.switch_by_dpid(datapath.id) if datapath.id else None
-        if switch is None:
-            return
-        if ev.state == MAIN_DISPATCHER:
-            self.datapaths[switch.name] = datapath
-            self.core.set_switch_connected(switch.name, True)
-            for port in self.topology.trunk_ports(switch.name):
-                self.last_probe.pop(PortRef(switch.name, port), None)
-                self.core.set_link_up(PortRef(switch.name, port),
-                                      port_is_up(datapath.ports.get(port)))
-            self._probe(switch.name, datapath)
-        elif self.datapaths.get(switch.name) is datapath:
-            del self.datapaths[switch.name]
-            self.core.set_switch_connected(switch.name, False)
+    @set_ev_cls(EventSwitchUp)
+    def switch_up_handler(self, ev: EventSwitchUp) -> None:
+        name, datapath = ev.switch.name, ev.datapath
+        self.datapaths[name] = datapath
+        self.core.set_switch_connected(name, True)
+        for port in self.topology.trunk_ports(name):
+            self.last_probe.pop(PortRef(name, port), None)
+            self.core.set_link_up(PortRef(name, port), port_is_up(datapath.ports.get(port)))
+        self._probe(name, datapath)
+
+    @set_ev_cls(EventSwitchDown)
+    def switch_down_handler(self, ev: EventSwitchDown) -> None:
+        if self.datapaths.get(ev.switch.name) is ev.datapath:
+            del self.datapaths[ev.switch.name]
+            self.core.set_switch_connected(ev.switch.name, False)
 
     @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
     def port_status_handler(self, ev) -> None:

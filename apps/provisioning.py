@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from ryu.base import app_manager
 from ryu.controller import ofp_event
-from ryu.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from ryu.controller.handler import MAIN_DISPATCHER, set_ev_cls
 from ryu.lib import hub
 from ryu.ofproto import ofproto_v1_3
 
 from apps import readback
 from apps.channel import Channel, ChannelReplies
 from apps.context import MetroshareContext
+from apps.events import EventSwitchDown, EventSwitchUp
 from apps.installer import AUDIT_INTERVAL_S, Installer
 
 
@@ -40,18 +41,15 @@ class Provisioning(ChannelReplies, app_manager.RyuApp):
         self.stopping.set()  # wakes the audit loop now: Ryu joins it before exiting
         super().stop()
 
-    @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
-    def state_change_handler(self, ev) -> None:
-        datapath = ev.datapath
-        switch = self.topology.switch_by_dpid(datapath.id) if datapath.id else None
-        if switch is None:
-            return
-        if ev.state == MAIN_DISPATCHER:
-            self.installer.switch_connected(switch.name, datapath)
-            self._queue_reconcile(switch.name)
-        else:
-            self.channel.on_disconnect(datapath.id)
-            self.installer.switch_disconnected(switch.name, datapath)
+    @set_ev_cls(EventSwitchUp)
+    def switch_up_handler(self, ev: EventSwitchUp) -> None:
+        self.installer.switch_connected(ev.switch.name, ev.datapath)
+        self._queue_reconcile(ev.switch.name)
+
+    @set_ev_cls(EventSwitchDown)
+    def switch_down_handler(self, ev: EventSwitchDown) -> None:
+        self.channel.on_disconnect(ev.datapath.id)
+        self.installer.switch_disconnected(ev.switch.name, ev.datapath)
 
     @set_ev_cls(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
     def flow_removed_handler(self, ev) -> None:

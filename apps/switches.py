@@ -1,4 +1,8 @@
-"""Knows which switches of the metro tree are connected, by name."""
+"""Knows which switches of the metro tree are connected, by name.
+
+The one place that maps a datapath to a switch of the topology file; it
+tells the other apps with `EventSwitchUp` / `EventSwitchDown`.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,13 @@ from ryu.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
 from ryu.ofproto import ofproto_v1_3
 
 from apps.context import MetroshareContext
+from apps.events import EventSwitchDown, EventSwitchUp
 
 
 class SwitchRegistry(app_manager.RyuApp):
     OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
     _CONTEXTS = {"metroshare": MetroshareContext}
+    _EVENTS = [EventSwitchUp, EventSwitchDown]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -33,6 +39,9 @@ class SwitchRegistry(app_manager.RyuApp):
             self.metroshare.connected[switch.name] = datapath
             self.logger.info("switch %s (dpid %#x, %s) connected", switch.name, switch.dpid,
                              switch.role)
-        elif self.metroshare.connected.get(switch.name) is datapath:
+            self.send_event_to_observers(EventSwitchUp(switch, datapath))
+            return
+        if self.metroshare.connected.get(switch.name) is datapath:
             del self.metroshare.connected[switch.name]
             self.logger.warning("switch %s (dpid %#x) disconnected", switch.name, switch.dpid)
+        self.send_event_to_observers(EventSwitchDown(switch, datapath))
