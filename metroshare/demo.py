@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,18 @@ def _start_controller(topology: Path, db: str, ofp_port: int, api_port: int,
     env = {**os.environ, ADMIN_TOKEN_ENV: admin_token}
     with open(log, "w") as out:
         return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def _wait_listening(port: int, controller: subprocess.Popen) -> None:
+    """Until the controller accepts OpenFlow connections, so that the switches
+    find it at their first try (no reconnect back-off, no warning)."""
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    while controller.poll() is None and time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
 
 
 def _wait_connected(names: list[str], log: Path, controller: subprocess.Popen) -> list[str]:
@@ -114,7 +127,8 @@ def run_demo(topology_path: Path, ofp_port: int, api_port: int, no_cli: bool) ->
     api = f"http://127.0.0.1:{api_port}"
     controller = _start_controller(topology_path, db, ofp_port, api_port, admin_token, log)
     try:
-        setLogLevel("warning")
+        setLogLevel("output")  # the CLI prints command output at this level
+        _wait_listening(ofp_port, controller)
         with MetroNetwork(topology, ("127.0.0.1", ofp_port)) as net:
             missing = _wait_connected(sorted(topology.switches), log, controller)
             if controller.poll() is not None:
