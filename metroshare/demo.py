@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -13,9 +14,12 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from metroshare.cli import load_or_exit, wait_for_signal
 from metroshare.settings import ADMIN_TOKEN_ENV
+from metroshare.tls import self_signed_certificate
+from topology import Topology
 
 CONNECT_TIMEOUT_S = 30
 ACCOUNT = {"status": "active", "service_kinds": ["ethernet-channel", "secure-bandwidth"],
@@ -25,9 +29,10 @@ SAMPLE_PARTIES = {"acme": ["h1", "h5"], "globex": ["h3", "h7"], "initech": ["h2"
 
 
 def _start_controller(topology: Path, db: str, ofp_port: int, api_port: int,
-                      admin_token: str, log: Path) -> subprocess.Popen:
+                      admin_token: str, tls: tuple[Path, Path], log: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "metroshare.cli", "controller", "--topology", str(topology),
-           "--db", db, "--ofp-port", str(ofp_port), "--api-port", str(api_port)]
+           "--db", db, "--ofp-port", str(ofp_port), "--api-port", str(api_port),
+           "--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
     env = {**os.environ, ADMIN_TOKEN_ENV: admin_token}
     with open(log, "w") as out:
         return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -57,26 +62,37 @@ def _wait_connected(names: list[str], log: Path, controller: subprocess.Popen) -
         time.sleep(0.2)
 
 
-def _api(url: str, token: str, body: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        url, data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
+class DemoApi:
+    """The demo's REST client: HTTPS that trusts only the demo's own certificate."""
+
+    def __init__(self, base: str, cert: Path) -> None:
+        self.base = base
+        self.context = ssl.create_default_context(cafile=str(cert))
+
+    def call(self, path: str, token: str, body: dict | None = None) -> Any:
+        request = urllib.request.Request(
+            self.base + path, data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10, context=self.context) as response:
+            return json.load(response)
+
+    def wait_up(self) -> None:
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.base}/healthz", timeout=2,
+                                       context=self.context).close()
+                return
+            except (urllib.error.URLError, OSError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
 
-def create_sample_parties(api: str, admin_token: str, topology) -> dict[str, str]:
+def create_sample_parties(api: DemoApi, admin_token: str, topology: Topology) -> dict[str, str]:
     """Sample parties with interfaces on the demo hosts; returns name -> token."""
-    deadline = time.monotonic() + CONNECT_TIMEOUT_S
-    while True:
-        try:
-            urllib.request.urlopen(f"{api}/healthz", timeout=2).close()
-            break
-        except (urllib.error.URLError, OSError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-    existing = {p["name"] for p in _api(f"{api}/api/v1/parties", admin_token)}
+    api.wait_up()
+    existing = {p["name"] for p in api.call("/api/v1/parties", admin_token)}
     tokens = {}
     for name, hosts in SAMPLE_PARTIES.items():
         if name in existing:
@@ -84,19 +100,21 @@ def create_sample_parties(api: str, admin_token: str, topology) -> dict[str, str
         interfaces = [{"name": f"{name}-{h}", "switch": topology.hosts[h].switch,
                        "port": topology.hosts[h].port, "mac": topology.hosts[h].mac,
                        "location": f"host {h}"} for h in hosts]
-        party = _api(f"{api}/api/v1/parties", admin_token,
-                     {"name": name, "account": ACCOUNT, "interfaces": interfaces})
+        party = api.call("/api/v1/parties", admin_token,
+                         {"name": name, "account": ACCOUNT, "interfaces": interfaces})
         tokens[name] = party["token"]
     return tokens
 
 
-def _banner(topology, controller, log: Path, ofp_port: int, api: str, admin_token: str,
-            tokens: dict[str, str], missing: list[str], no_cli: bool) -> str:
+def _banner(topology: Topology, controller: subprocess.Popen, log: Path, ofp_port: int,
+            api: DemoApi, cert: Path, admin_token: str, tokens: dict[str, str],
+            missing: list[str], no_cli: bool) -> str:
     connected = len(topology.switches) - len(missing)
     lines = [
         "", "metroshare demo is running",
         f"  controller  pid {controller.pid}, OpenFlow on 127.0.0.1:{ofp_port}, log {log}",
-        f"  web UI      {api}/   (log in with a token below)",
+        f"  web UI      {api.base}/   (log in with a token below; self-signed",
+        f"              certificate {cert}: accept it in the browser, or curl --cacert it)",
         f"  switches    {connected} of {len(topology.switches)} connected"
         + (f" (missing: {', '.join(missing)})" if missing else ""),
         f"  admin       token {admin_token}",
@@ -124,8 +142,9 @@ def run_demo(topology_path: Path, ofp_port: int, api_port: int, no_cli: bool) ->
     workdir = Path(tempfile.mkdtemp(prefix="metroshare-demo-"))
     db, log = str(workdir / "metroshare.db"), workdir / "controller.log"
     admin_token = os.environ.get(ADMIN_TOKEN_ENV) or secrets.token_urlsafe(32)
-    api = f"http://127.0.0.1:{api_port}"
-    controller = _start_controller(topology_path, db, ofp_port, api_port, admin_token, log)
+    tls = self_signed_certificate(workdir)
+    api = DemoApi(f"https://127.0.0.1:{api_port}", tls[0])
+    controller = _start_controller(topology_path, db, ofp_port, api_port, admin_token, tls, log)
     try:
         setLogLevel("output")  # the CLI prints command output at this level
         _wait_listening(ofp_port, controller)
@@ -135,8 +154,8 @@ def run_demo(topology_path: Path, ofp_port: int, api_port: int, no_cli: bool) ->
                 print(f"metroshare: the controller stopped; see {log}", file=sys.stderr)
                 return 1
             tokens = create_sample_parties(api, admin_token, topology)
-            print(_banner(topology, controller, log, ofp_port, api, admin_token, tokens,
-                          missing, no_cli), flush=True)
+            print(_banner(topology, controller, log, ofp_port, api, tls[0], admin_token,
+                          tokens, missing, no_cli), flush=True)
             if no_cli or not os.isatty(0):
                 wait_for_signal()
             else:

@@ -1,17 +1,17 @@
 """`metroshare demo` brings the tree up with every switch connected and sample
-parties, and SIGTERM leaves no bridge, host shell or controller behind."""
+parties over HTTPS, and SIGTERM leaves no bridge, host shell or controller behind."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import urllib.request
+from pathlib import Path
 
 import pytest
 
+from metroshare.demo import DemoApi
 from tests.harness import free_port
 
 pytestmark = pytest.mark.network
@@ -38,10 +38,10 @@ def test_demo_runs_and_cleans_up(network_lock):
             if len(parts) >= 3 and parts[0] in ("acme", "globex", "initech"):
                 tokens[parts[0]] = parts[2]
         assert set(tokens) == {"acme", "globex", "initech"}, text
-        request = urllib.request.Request(f"http://127.0.0.1:{api_port}/api/v1/me",
-                                         headers={"Authorization": f"Bearer {tokens['acme']}"})
-        with urllib.request.urlopen(request, timeout=5) as response:
-            me = json.load(response)
+        cert = next(line.split("certificate ")[1].split(":")[0]
+                    for line in banner if "certificate " in line)
+        api = DemoApi(f"https://127.0.0.1:{api_port}", Path(cert))
+        me = api.call("/api/v1/me", tokens["acme"])
         assert me["name"] == "acme" and {i["name"] for i in me["interfaces"]} == {
             "acme-h1", "acme-h5"}
     finally:
