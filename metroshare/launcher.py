@@ -7,6 +7,7 @@ rest of the project imports Ryu only under `apps/`.
 from __future__ import annotations
 
 import signal
+import socket
 import sys
 
 from metroshare.settings import Settings
@@ -31,6 +32,18 @@ def apply_shims() -> None:
         eventlet.wsgi.ALREADY_HANDLED = object()
 
 
+def _port_in_use(port: int) -> OSError | None:
+    """Ryu listens with SO_REUSEPORT, so a second controller on the same OpenFlow
+    port would silently share the switches; a plain bind tells us first."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("", port))
+        except OSError as exc:
+            return exc
+    return None
+
+
 def _stop_on_sigterm(signum: int, frame: object) -> None:
     # Ryu's manager treats KeyboardInterrupt as "close every app and return".
     raise KeyboardInterrupt
@@ -38,6 +51,11 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 
 def run_controller(settings: Settings, apps: list[str] | None = None) -> int:
     """Run the controller in the foreground until SIGTERM or SIGINT."""
+    in_use = _port_in_use(settings.ofp_port)
+    if in_use is not None:
+        print(f"metroshare: cannot listen for OpenFlow on port {settings.ofp_port}: "
+              f"{in_use.strerror}", file=sys.stderr)
+        return 1
     apply_shims()
     from apps import context
 

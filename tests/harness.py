@@ -38,10 +38,10 @@ class Controller:
 
     def __init__(self, workdir: Path, topology: Path = METRO_YAML,
                  tls: tuple[Path, Path] | None = None, api_port: int | None = None,
-                 admin_token: str | None = None) -> None:
+                 admin_token: str | None = None, ofp_port: int | None = None) -> None:
         """Without `admin_token` the controller generates one beside its database."""
         self.workdir, self.topology, self.tls = workdir, topology, tls
-        self.ofp_port, self.api_port = free_port(), api_port or free_port()
+        self.ofp_port, self.api_port = ofp_port or free_port(), api_port or free_port()
         self.db = str(workdir / "metroshare.db")
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.api_port}"
         self.given_token = admin_token

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from mininet_scenarios.network import MetroNetwork
+from tests.harness import Controller
 from topology import load_topology
 
 pytestmark = pytest.mark.network
@@ -77,3 +78,12 @@ def test_sigterm_stops_controller_cleanly(controller):
     started = time.monotonic()
     assert controller.stop() == 0
     assert time.monotonic() - started < 2
+
+
+def test_a_second_controller_on_the_same_openflow_port_fails(controller, tmp_path):
+    """Ryu listens with SO_REUSEPORT: without the launcher's check two controllers
+    would share the port and split the switches between them."""
+    second = Controller(tmp_path, ofp_port=controller.ofp_port)
+    assert second.launch().wait(timeout=30) == 1
+    assert f"cannot listen for OpenFlow on port {controller.ofp_port}" in second.log_text()
+    assert controller.proc.poll() is None
