@@ -12,7 +12,7 @@ MULTIPOINT = "multipoint-to-multipoint"
 ROLES = ("root", "leaf", "peer")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MemberIntent:
     """A member whose frames must flow: its edge port, its MAC, its role."""
 
@@ -24,7 +24,7 @@ class MemberIntent:
     role: str         # root | leaf (point-to-multipoint), peer otherwise
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServiceIntent:
     """The desired network state of one ethernet service.
 

@@ -60,7 +60,7 @@ def service_of_cookie(cookie: int) -> int | None:
     return cookie & ((1 << _SERVICE_ID_BITS) - 1)
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Flow:
     """One flow entry. `cookie` identifies the service that owns it.
 
@@ -77,7 +77,7 @@ class Flow:
     cookie: int = 0
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Group:
     """An ALL group: every bucket gets a copy of the frame.
 
@@ -89,7 +89,7 @@ class Group:
     buckets: tuple[tuple[Action, ...], ...]
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Meter:
     """A DROP-band meter in kb/s (the only band the userspace datapath has).
 
@@ -102,7 +102,7 @@ class Meter:
     burst_kb: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SwitchTables:
     """The complete desired state of one switch."""
 

@@ -17,7 +17,7 @@ ROLES = ("core", "aggregation", "access")
 DEFAULT_CAPACITY_MBPS = 10000
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class PortRef:
     """A port of a switch, written `switch:port` in the topology file."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 
 from controller import tokens, validation
 from controller.errors import conflict, forbidden, not_found, unauthorized
@@ -65,22 +65,26 @@ def update_party(ctx: Context, actor: Actor, party_id: int, body: Any) -> dict[s
 
 def _check_ports_free(conn: Connection, wanted: list[dict[str, Any]],
                       party_id: int | None) -> None:
-    """Each edge port and MAC holds one interface across all parties."""
-    query = select(interfaces.c.switch, interfaces.c.port, interfaces.c.mac,
-                   interfaces.c.name, parties.c.name.label("party")).join(
-        parties, parties.c.id == interfaces.c.party_id)
-    if party_id is not None:
-        query = query.where(interfaces.c.party_id != party_id)
-    taken = list(conn.execute(query))
+    """Each edge port and MAC holds one interface across all parties.
+
+    One indexed lookup per wanted interface (the unique constraints on port
+    and MAC index them), so registering stays cheap however many exist."""
     for iface in wanted:
-        for other in taken:
+        query = select(interfaces.c.switch, interfaces.c.port, interfaces.c.name,
+                       parties.c.name.label("party")).join(
+            parties, parties.c.id == interfaces.c.party_id).where(or_(
+                and_(interfaces.c.switch == iface["switch"], interfaces.c.port == iface["port"]),
+                interfaces.c.mac == iface["mac"]))
+        if party_id is not None:
+            query = query.where(interfaces.c.party_id != party_id)
+        other = conn.execute(query.limit(1)).first()
+        if other is not None:
             same_port = (other.switch, other.port) == (iface["switch"], iface["port"])
-            if same_port or other.mac == iface["mac"]:
-                what = f"port {iface['switch']}:{iface['port']}" if same_port \
-                    else f"MAC {iface['mac']}"
-                raise conflict("interface_busy",
-                               f"interface '{iface['name']}': {what} is already registered "
-                               f"as interface '{other.name}' of party '{other.party}'")
+            what = f"port {iface['switch']}:{iface['port']}" if same_port \
+                else f"MAC {iface['mac']}"
+            raise conflict("interface_busy",
+                           f"interface '{iface['name']}': {what} is already registered "
+                           f"as interface '{other.name}' of party '{other.party}'")
 
 
 def _replace_interfaces(conn: Connection, party: Row, wanted: list[dict[str, Any]]) -> None:
