@@ -1,8 +1,9 @@
 """The switches always converge back to the compiled state, without a traffic gap.
 
-Three disturbances on the demo tree with live services: flows deleted by
-hand, switches that were tampered with while disconnected from the
-controller, and a controller killed and restarted.
+Disturbances on the demo tree with live services: flows deleted by hand or
+flushed by a controller change, switches tampered with while disconnected from
+the controller, a controller killed and restarted, and Open vSwitch itself
+restarted.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from itertools import pairwise
 
 import pytest
 
@@ -105,6 +107,63 @@ def test_controller_restart_loses_no_frame_and_changes_nothing(metro, services) 
     log = metro.controller.log_text()
     assert "sending" not in log, "a reconnect re-sent rules that were already right"
     assert converged(metro, services)
+    assert reachability(metro.net, metro.topology) == EXPECTED
+
+
+OVS_CTL = "/usr/share/openvswitch/scripts/ovs-ctl"
+OVS_OUTAGE_BOUND_S = 5
+
+
+def vswitchd_running() -> bool:
+    return subprocess.run(["ovs-appctl", "-t", "ovs-vswitchd", "version"],
+                          capture_output=True).returncode == 0
+
+
+def start_vswitchd() -> None:
+    """ovsdb-server stays up: it keeps the bridges, ports and controller settings."""
+    subprocess.run([OVS_CTL, "--no-ovsdb-server", "start", "--system-id=random", "--no-monitor"],
+                   capture_output=True, check=True)
+
+
+def longest_gap_s(ping_output: str, interval_s: float, count: int) -> float:
+    """The longest run of unanswered pings, in seconds; a run at the end counts too."""
+    answered = sorted({int(s) for s in re.findall(r"icmp_seq=(\d+)", ping_output)})
+    assert answered, ping_output
+    return (max(b - a for a, b in pairwise([0, *answered, count + 1])) - 1) * interval_s
+
+
+def test_restarted_open_vswitch_is_refilled(metro, services) -> None:
+    """ovs-vswitchd restarted: its tables are gone, the bridges it reads back from ovsdb
+    reconnect, and the controller fills them again."""
+    interval_s, count = 0.05, 200  # 10 s of pings, across the core
+    h1, h2 = metro.net.get("h1"), metro.net.get("h2")
+    h1.sendCmd(f"ping -i {interval_s} -c {count} -W 1 10.0.0.5")
+    h2.sendCmd(f"ping -i {interval_s} -c {count} -W 1 10.0.0.6")
+    seen = len(metro.controller.log_text())
+
+    def since(event: str) -> set[str]:
+        """The switches the controller logged `event` for since the restart."""
+        log = metro.controller.log_text()[seen:]
+        return set(re.findall(rf"switch (\w+) \(dpid [^)]*\) {event}$", log, re.MULTILINE))
+
+    try:
+        time.sleep(1)
+        subprocess.run(["ovs-appctl", "-t", "ovs-vswitchd", "exit"], capture_output=True,
+                       check=True)
+        wait_until(lambda: not vswitchd_running(), 10, "ovs-vswitchd to exit")
+        start_vswitchd()
+        wait_until(lambda: since("disconnected") == set(services), 10,
+                   "every switch to be seen disconnected")
+        wait_until(lambda: since("connected") == set(services), 15,
+                   "every switch to reconnect")
+        metro.wait_connected()
+        wait_until(lambda: converged(metro, services), 15, "the tables to be refilled")
+    finally:
+        if not vswitchd_running():
+            start_vswitchd()
+        summaries = [host.waitOutput() for host in (h1, h2)]
+    for summary in summaries:
+        assert longest_gap_s(summary, interval_s, count) <= OVS_OUTAGE_BOUND_S, summary
     assert reachability(metro.net, metro.topology) == EXPECTED
 
 
