@@ -1,9 +1,11 @@
-"""The switches always converge back to the compiled state, without a traffic gap.
+"""The switches always converge back to the compiled state.
 
 Disturbances on the demo tree with live services: flows deleted by hand or
 flushed by a controller change, switches tampered with while disconnected from
-the controller, a controller killed and restarted, and Open vSwitch itself
-restarted.
+the controller, a controller killed and restarted (no frame lost: fail-mode
+secure keeps forwarding), and Open vSwitch itself restarted (its tables are
+lost, so traffic stops until the controller has refilled them; the gap is
+bounded).
 """
 
 from __future__ import annotations
