@@ -31,8 +31,7 @@ class MetroshareContext:
                                "run `metroshare controller`")
         self.settings = _settings
         self.topology = load_topology(_settings.topology_path)
-        self.store = open_store(_settings.db)
-        self.admin_token = resolve_admin_token(_settings.db)
-        self.core = ServiceCore(self.topology, self.store, admin_token=self.admin_token)
+        self.core = ServiceCore(self.topology, open_store(_settings.db),
+                                admin_token=resolve_admin_token(_settings.db))
         # switch name -> ryu Datapath, for every switch of the topology that is connected
         self.connected: dict[str, Any] = {}

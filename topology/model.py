@@ -147,9 +147,6 @@ class Topology:
     def link_at(self, ref: PortRef) -> Link | None:
         return self._link_at.get(ref)
 
-    def link_between(self, a: str, b: str) -> Link:
-        return self.graph.edges[a, b]["link"]
-
     def port_towards(self, switch: str, neighbour: str) -> int:
         return self.graph.edges[switch, neighbour]["ports"][switch]
 
