@@ -41,8 +41,8 @@ def test_members_reach_each_other_and_nobody_else(metro) -> None:
                for v in services[i]["provisioning"].values())
     metrics = metro.controller.call("GET", "/metrics", metro.controller.admin_token).text
     # one provisioning per acceptance: 1 (p2p) + 2 (multipoint) + 2 (p2mp)
-    assert "metroshare_provisioning_seconds_count 5" in metrics, metrics
-    assert "metroshare_flow_mods_sent_total 0" not in metrics, metrics
+    assert "metroshare_provisioning_seconds_count 5.0\n" in metrics, metrics
+    assert "metroshare_flow_mods_sent_total 0.0\n" not in metrics, metrics
 
     # Leave: h6 leaves the multipoint service; teardown: the whole p2mp service goes.
     metro.parties["h6"].call("DELETE", f"/services/{mp}/members/p6")

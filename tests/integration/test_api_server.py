@@ -59,8 +59,13 @@ def test_offer_and_accept_over_the_real_stack(server: Controller) -> None:
                       Accept="application/xml")
     assert xml.headers["Content-Type"].startswith("application/xml")
     assert ET.fromstring(xml.content).findtext("name") == "p2p"
-    text = server.call("GET", "/metrics", ADMIN).text
-    assert "metroshare_switches_connected 0" in text and "metroshare_services{" in text
+    page = server.call("GET", "/metrics", ADMIN)
+    assert page.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    text = page.text
+    assert "metroshare_switches_connected 0.0\n" in text and "metroshare_services{" in text
+    for family in ("provisioning_seconds", "provisioning_batch_size",
+                   "provisioning_queue_depth", "barrier_seconds"):
+        assert f"# HELP metroshare_{family} " in text, family
 
 
 def test_oversized_and_malformed_bodies_over_the_wire(server: Controller) -> None:

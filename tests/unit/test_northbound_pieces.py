@@ -8,10 +8,12 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from webob import Request
 
 import northbound
-from northbound import metrics, render
+from controller import metrics
+from northbound import render
 from northbound.envelope import MAX_BODY_BYTES, RequestError, bearer_token, json_body, query_int
 from northbound.routes import ROUTES, match
 
@@ -136,28 +138,83 @@ def test_every_route_is_unique() -> None:
     assert len(keys) == len(set(keys))
 
 
-def test_declared_families_are_exported_at_zero() -> None:
-    text = metrics.Registry().render()
-    assert "metroshare_flow_mods_sent_total 0" in text
-    assert 'metroshare_provisioning_seconds_bucket{le="+Inf"} 0' in text
+def _page(stats: dict | None = None, switches: int = 2) -> str:
+    stats = stats or {"parties": 0, "services": {}, "offers": {}, "members": {}}
+    return metrics.render(metrics.StateGauges(lambda: stats, lambda: switches))
+
+
+def _samples(text: str) -> dict[tuple[str, tuple], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_every_family_is_on_the_page_from_the_start() -> None:
+    """Every state at zero, and every counter and histogram described before its first sample."""
+    text = _page()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert _samples(text)[("metroshare_switches_connected", ())] == 2
+    assert _samples(text)[("metroshare_parties", ())] == 0
+    for family, states in metrics.STATES.items():
+        series = {s.labels["state"]: s.value for s in families[f"metroshare_{family}"].samples}
+        assert series == dict.fromkeys(states, 0), family
+    for name in ("flow_mods_sent", "api_errors", "provisioning_seconds",
+                 "provisioning_batch_size", "provisioning_queue_depth", "barrier_seconds"):
+        assert families[f"metroshare_{name}"].documentation, name
+    assert "metroshare_flow_mods_sent_total " in text
+    assert 'metroshare_provisioning_seconds_bucket{le="+Inf"} ' in text
+    assert "_created" not in text
+
+
+def test_provisioning_families_appear_on_the_page() -> None:
+    """Batch sizes, queue depth and per-switch barrier latency, as the provisioner feeds them."""
+    before = _samples(_page())
+    depth = metrics.REGISTRY.get_sample_value("metroshare_provisioning_queue_depth")
+    try:
+        metrics.BATCH_SIZE.observe(3)
+        metrics.QUEUE_DEPTH.set(4)
+        metrics.BARRIER_SECONDS.labels(switch="agg1").observe(0.003)
+        text = _page()
+    finally:
+        metrics.QUEUE_DEPTH.set(depth)
+    after = _samples(text)
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after[key] - before.get(key, 0)
+
+    assert "# TYPE metroshare_provisioning_batch_size histogram" in text
+    assert grew("metroshare_provisioning_batch_size_count") == 1
+    assert grew("metroshare_provisioning_batch_size_bucket", le="2.0") == 0
+    assert grew("metroshare_provisioning_batch_size_bucket", le="5.0") == 1
+    assert "# TYPE metroshare_provisioning_queue_depth gauge" in text
+    assert after[("metroshare_provisioning_queue_depth", ())] == 4
+    assert "# TYPE metroshare_barrier_seconds histogram" in text
+    assert grew("metroshare_barrier_seconds_count", switch="agg1") == 1
+    assert grew("metroshare_barrier_seconds_bucket", switch="agg1", le="0.005") == 1
 
 
 def test_metrics_text_format() -> None:
-    registry = metrics.Registry()
-    registry.inc("flow_mods_sent", 3)
-    registry.inc("api_errors", code='x"y')
-    registry.observe("provisioning_seconds", 0.02)
-    registry.observe("provisioning_seconds", 3.0)
-    text = registry.render({"switches_connected": {(): 2},
-                            "services": {(("state", "active"),): 1}})
-    assert "metroshare_switches_connected 2" in text
-    assert 'metroshare_services{state="active"} 1' in text
-    assert "metroshare_flow_mods_sent_total 3" in text
-    assert 'metroshare_api_errors_total{code="x\\"y"} 1' in text
-    assert 'metroshare_provisioning_seconds_bucket{le="0.025"} 1' in text
-    assert 'metroshare_provisioning_seconds_bucket{le="+Inf"} 2' in text
-    assert "metroshare_provisioning_seconds_count 2" in text
-    sample = re.compile(r'^metroshare_[a-z_]+(\{[a-z]+="(?:[^"\\]|\\.)*"\})? [0-9.e+-]+$')
+    before = _samples(_page())
+    metrics.FLOW_MODS_SENT.inc(3)
+    metrics.API_ERRORS.labels(code='x"y').inc()
+    metrics.PROVISIONING_SECONDS.observe(0.02)
+    metrics.PROVISIONING_SECONDS.observe(3.0)
+    text = _page({"parties": 1, "services": {"active": 1}, "offers": {}, "members": {}})
+    after = _samples(text)
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after[key] - before.get(key, 0)
+
+    assert "metroshare_switches_connected 2.0" in text
+    assert 'metroshare_services{state="active"} 1.0' in text
+    assert grew("metroshare_flow_mods_sent_total") == 3
+    assert 'metroshare_api_errors_total{code="x\\"y"} ' in text
+    assert grew("metroshare_provisioning_seconds_bucket", le="0.025") == 1
+    assert grew("metroshare_provisioning_seconds_bucket", le="+Inf") == 2
+    assert grew("metroshare_provisioning_seconds_count") == 2
+    label = r'[a-z]+="(?:[^"\\]|\\.)*"'
+    sample = re.compile(rf'^metroshare_[a-z_]+(\{{{label}(,{label})*\}})? [0-9.e+-]+$')
     for line in text.splitlines():
         assert line.startswith("# ") or sample.match(line), line
 

@@ -7,7 +7,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from northbound import metrics
+from controller import metrics
 from northbound.envelope import MAX_BODY_BYTES
 from tests.unit import test_northbound_api as base
 from tests.unit.test_northbound_api import World, p2p
@@ -196,14 +196,16 @@ def test_healthz_needs_no_token(world: World) -> None:
 
 def test_metrics(world: World, offered) -> None:
     world.ok("POST", f"/api/v1/offers/{offered[1]}/accept", "beta", {"interface": "b1"})
-    metrics.inc("flow_mods_sent", 7)
-    metrics.observe("provisioning_seconds", 0.01)
+    metrics.FLOW_MODS_SENT.inc(7)
+    metrics.PROVISIONING_SECONDS.observe(0.01)
     world.refused("GET", "/metrics", "acme", status=403)
     response = world.call("GET", "/metrics", "admin")
-    assert response.status_code == 200 and response.content_type == "text/plain"
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     text = response.text
-    for line in ("metroshare_switches_connected 3", 'metroshare_services{state="active"} 1',
-                 'metroshare_offers{state="accepted"} 1', 'metroshare_offers{state="pending"} 0',
+    for line in ("metroshare_switches_connected 3.0", 'metroshare_services{state="active"} 1.0',
+                 'metroshare_offers{state="accepted"} 1.0',
+                 'metroshare_offers{state="pending"} 0.0',
                  "metroshare_flow_mods_sent_total", "metroshare_provisioning_seconds_bucket",
                  'metroshare_api_errors_total{code="forbidden"}'):
         assert line in text, line
