@@ -34,6 +34,7 @@ class _Waiter:
     event: hub.Event = field(default_factory=hub.Event)
     replies: list = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    refused: list[tuple[Op, str]] = field(default_factory=list)  # messages refused, and why
 
 
 class ChannelError(Exception):
@@ -71,6 +72,7 @@ class Channel:
         if (dpid, xid) in self._ops:
             waiter, op = self._ops[(dpid, xid)]
             waiter.errors.append(f"{reconcile.describe(op)}: {text}")
+            waiter.refused.append((op, waiter.errors[-1]))
             return True
         waiter = self._waiting.get((dpid, xid))
         if waiter is None:
@@ -109,8 +111,9 @@ class Channel:
         return barrier_xid, waiter
 
     def wait_batch(self, dpid: int, barrier_xid: int, waiter: _Waiter, count: int,
-                   timeout: float) -> list[str]:
-        """Block until the batch's barrier reply; returns the errors (empty: all applied)."""
+                   timeout: float) -> tuple[list[str], list[tuple[Op, str]]]:
+        """Block until the batch's barrier reply. Returns every error (empty: all
+        applied) and, of those, the ones that name a refused message, with it."""
         try:
             if not waiter.event.wait(timeout):
                 waiter.errors.append(f"no barrier reply within {timeout:g} s")
@@ -119,7 +122,7 @@ class Channel:
             first = (barrier_xid - count) & MAX_XID
             for i in range(count):
                 self._ops.pop((dpid, (first + i) & MAX_XID), None)
-        return waiter.errors
+        return waiter.errors, waiter.refused
 
     def request(self, datapath, msg, timeout: float) -> list:
         """Send a multipart request (a Ryu message) and return every reply's body."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from eventlet import tpool
+
 from controller.core import ServiceCore
 from controller.store import open_store
 from metroshare.settings import Settings, resolve_admin_token
@@ -31,7 +33,9 @@ class MetroshareContext:
                                "run `metroshare controller`")
         self.settings = _settings
         self.topology = load_topology(_settings.topology_path)
-        self.core = ServiceCore(self.topology, open_store(_settings.db),
+        # Commits wait for the disk in a real thread: sqlite3 calls are not green, and
+        # in the hub they would hold up every switch and request for the fsync.
+        self.core = ServiceCore(self.topology, open_store(_settings.db, tpool.execute),
                                 admin_token=resolve_admin_token(_settings.db))
         # switch name -> ryu Datapath, for every switch of the topology that is connected
         self.connected: dict[str, Any] = {}

@@ -1,12 +1,16 @@
 """The ethernet provisioner: compiled tables onto the switches, confirmed.
 
-`Installer.apply` is what the service core calls (`EthernetProvisioner`);
-`Installer.reconcile` is what a switch connection triggers. Both end in
-`_converge`: compile the desired tables of some switches, plan the change
-from what each switch holds, send every plan back to back, then wait for
-one barrier per switch. What a switch holds is remembered after each
-confirmed change, so provisioning sends only the diff without a readback;
-after an error or a reconnect the switch's tables are read back first.
+`Installer.submit` is what the service core calls (`EthernetProvisioner`);
+`Installer.reconcile` is what a switch connection triggers. The desired
+state is kept per service and switch (`flows.desired.NetworkState`), so a
+change compiles and diffs its own service only. Each switch has a queue and
+at most one round in flight: changes that arrive while a round waits for its
+barrier join the next round — one diff, one send and one barrier per switch
+for the whole batch (group commit) — and each caller returns when every
+switch it touched confirmed. A refused message fails only the service it
+belongs to. What a switch confirmed is remembered per service, so rounds
+send only the diff; after an error or a reconnect the switch's tables are
+read back first and reconciled whole.
 """
 
 from __future__ import annotations
@@ -14,18 +18,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from ryu.lib import hub
 
 from apps import readback
 from apps.channel import Channel, ChannelError
 from apps.lldp import lldp_flows
-from controller.provisioning import INSTALLED, ProvisionResult
-from flows.compiler import compile_switch
-from flows.diff import plan
+from controller import metrics
+from controller.provisioning import INSTALLED, ProvisionResult, Settled
+from flows.compiler import infrastructure
+from flows.desired import NetworkState, union
+from flows.diff import Op, plan
 from flows.intent import ServiceIntent
-from flows.rules import SwitchTables
-from northbound import metrics
+from flows.rules import Flow, SwitchTables, service_of_cookie
 from topology.model import Topology
 
 LOG = logging.getLogger("metroshare.provisioning")
@@ -34,6 +40,58 @@ READBACK_TIMEOUT_S = 3.0
 # Changes by others that remove nothing (an added flow, an altered action) send
 # no event; the provisioning app reads back and reconciles every switch this often.
 AUDIT_INTERVAL_S = 30.0
+NOT_CONNECTED = "failed: switch not connected"
+
+
+@dataclass(eq=False)
+class _Ticket:
+    """One service's change waiting for a switch; `service_id` None: reconcile it whole."""
+
+    service_id: int | None
+    adds: bool = False
+    done: hub.Event = field(default_factory=hub.Event)
+    status: str = ""
+    error: str | None = None
+
+    def settle(self, status: str, error: str | None = None) -> None:
+        self.status, self.error = status, error
+        self.done.set()
+
+
+@dataclass(eq=False)
+class _Switch:
+    """A switch's queue, and what it confirmed per service (None: read it back first)."""
+
+    confirmed: dict[int, SwitchTables] | None = None
+    waiting: list[_Ticket] = field(default_factory=list)
+    busy: bool = False
+    epoch: int = 0  # bumped on (dis)connection: a round of an older connection proves nothing
+
+
+class Pending:
+    """A submitted change: `wait` blocks until every switch it touched answered."""
+
+    def __init__(self, installer: Installer, tickets: dict[str, _Ticket],
+                 span: list[str]) -> None:
+        self.installer, self.tickets, self.span = installer, tickets, span
+        self.started = time.monotonic()
+
+    def wait(self) -> ProvisionResult:
+        statuses: dict[str, str] = {}
+        errors: list[str] = []
+        for switch in self.span:
+            ticket = self.tickets.get(switch)
+            if ticket is None:  # the service's rules there did not change
+                connected = switch in self.installer.datapaths
+                statuses[switch] = INSTALLED if connected else NOT_CONNECTED
+                continue
+            ticket.done.wait()
+            statuses[switch] = ticket.status
+            if ticket.error:
+                errors.append(ticket.error)
+        metrics.PROVISIONING_SECONDS.observe(time.monotonic() - self.started)
+        ok = not errors
+        return ProvisionResult(ok=ok, switches=statuses, error=None if ok else "; ".join(errors))
 
 
 class Installer:
@@ -45,145 +103,166 @@ class Installer:
         self.channel = channel
         self.datapaths: dict[str, object] = {}          # connected switches by name
         self._desired_intents = desired_intents
-        self._intents: dict[int, ServiceIntent] | None = None
-        self._confirmed: dict[str, SwitchTables] = {}  # last state a barrier confirmed
-        self._target: dict[str, set[tuple]] = {}       # flow keys last sent, per switch
-        self._spans: dict[int, tuple[ServiceIntent, frozenset[str]]] = {}  # by service id
-        self._lock = hub.Semaphore(1)                  # one change at a time: diffs stay true
+        self._state: NetworkState | None = None
+        self._switches = {name: _Switch() for name in topology.switches}
 
-    # -- the core's EthernetProvisioner ---------------------------------------
-
-    def apply(self, intent: ServiceIntent) -> ProvisionResult:
-        """Make the switches hold exactly `intent` for its service; blocks until confirmed."""
-        started = time.monotonic()
-        try:
-            return self._apply(intent)
-        finally:
-            metrics.observe("provisioning_seconds", time.monotonic() - started)
-
-    def _apply(self, intent: ServiceIntent) -> ProvisionResult:
-        with self._lock:
-            intents = self._live_intents()
-            old = intents.get(intent.service_id)
-            if intent.members:
-                intents[intent.service_id] = intent
-            else:
-                intents.pop(intent.service_id, None)
-                self._spans.pop(intent.service_id, None)
-            try:
-                affected = set(self._span(old) | self._span(intent))
-                before = {s: self._desired(s, [old] if old else []) for s in affected}
-                statuses, errors = self._converge(affected, list(intents.values()))
-            except ValueError as exc:  # the compiler refused the combination of services
-                if old is None:
-                    intents.pop(intent.service_id, None)
-                else:
-                    intents[intent.service_id] = old
-                return ProvisionResult(ok=False, error=str(exc))
-        for switch in sorted(affected - self.datapaths.keys()):
-            after = self._desired(switch, [intent])
-            if after.flows - before[switch].flows:
-                errors.append(f"switch {switch} is not connected")
-        ok = not errors
-        return ProvisionResult(ok=ok, switches=statuses, error=None if ok else "; ".join(errors))
-
-    # -- switch connections ----------------------------------------------------
-
-    def switch_connected(self, name: str, datapath) -> None:
-        self.datapaths[name] = datapath
-        self._confirmed.pop(name, None)  # what it holds now is unknown: read it back
-
-    def switch_disconnected(self, name: str, datapath) -> None:
-        if self.datapaths.get(name) is datapath:
-            del self.datapaths[name]
-            self._confirmed.pop(name, None)
-
-    def lost(self, name: str, table: int, priority: int, match: tuple) -> bool:
-        """True when someone else removed a flow the switch should hold: read it back."""
-        return (table, priority, match) in self._target.get(name, ())
-
-    def reconcile(self, name: str) -> str | None:
-        """Make one switch equal to the compiled state; None on success, else the error."""
-        with self._lock:
-            self._confirmed.pop(name, None)  # always from what the switch reports
-            try:
-                _, errors = self._converge({name}, list(self._live_intents().values()))
-            except ValueError as exc:  # the compiler refused the stored services
-                return f"cannot compile the desired state: {exc}"
-        return "; ".join(errors) or None
-
-    # -- the work ---------------------------------------------------------------
-
-    def _live_intents(self) -> dict[int, ServiceIntent]:
+    @property
+    def state(self) -> NetworkState:
         """What is installed, as this provisioner made it; seeded once from the core.
 
         Seeded once, not re-read on every reconnect: an accepted member is not
         yet in the core's `desired_intents()` while its `apply` is running.
         """
-        if self._intents is None:
-            self._intents = {i.service_id: i for i in self._desired_intents()}
-        return self._intents
+        if self._state is None:
+            state = NetworkState(self.topology, self._infrastructure)
+            for intent in self._desired_intents():
+                try:
+                    state.set(intent)
+                except ValueError as exc:  # one bad stored service must not stop the rest
+                    LOG.error("service %d not installed: %s", intent.service_id, exc)
+            self._state = state
+        return self._state
 
-    def _span(self, intent: ServiceIntent | None) -> frozenset[str]:
-        """The switches a service has rules on (cached: every change asks for it)."""
-        if intent is None or len(intent.members) < 2:
-            return frozenset()
-        cached = self._spans.get(intent.service_id)
-        if cached is None or cached[0] != intent:
-            ports = (m.edge_port for m in intent.members)
-            cached = self._spans[intent.service_id] = (intent,
-                                                       self.topology.subtree(ports).switches)
-        return cached[1]
+    def _infrastructure(self, switch: str) -> frozenset[Flow]:
+        return infrastructure() | lldp_flows(self.topology, switch)
 
-    def _desired(self, switch: str, intents: list[ServiceIntent]) -> SwitchTables:
-        """The compiled tables of `switch`, from the services that reach it only."""
-        local = [i for i in intents if switch in self._span(i)]
-        compiled = compile_switch(self.topology, local, switch)
-        return SwitchTables(compiled.flows | lldp_flows(self.topology, switch),
-                            compiled.groups, compiled.meters)
+    # -- the core's EthernetProvisioner ---------------------------------------
 
-    def _converge(self, switches: Iterable[str],
-                  intents: list[ServiceIntent]) -> tuple[dict[str, str], list[str]]:
-        """Send each connected switch its diff, then wait for every barrier."""
-        statuses: dict[str, str] = {}
-        errors: list[str] = []
-        sent = []
-        wanted = {s: self._desired(s, intents) for s in switches}  # compile all before sending
-        for switch, desired in sorted(wanted.items()):
-            datapath = self.datapaths.get(switch)
-            if datapath is None:
-                statuses[switch] = "failed: switch not connected"
-                continue
+    def submit(self, intent: ServiceIntent) -> Pending | Settled:
+        """Make `intent` the desired state of its service and queue it for its switches.
+
+        Returns at once (no switch I/O): the core calls it under its lock."""
+        try:
+            changes = self.state.set(intent)
+        except ValueError as exc:  # the compiler refused it, or it clashes: nothing changed
+            return Settled(ProvisionResult(ok=False, error=str(exc)))
+        tickets = {s: self._submit(s, _Ticket(intent.service_id, c.adds)) for s, c in changes}
+        span = tickets.keys() | self.state.switches_of(intent.service_id)
+        return Pending(self, tickets, sorted(span))
+
+    def apply(self, intent: ServiceIntent) -> ProvisionResult:
+        """`submit` and wait: for callers that hold no lock (tests, benchmarks)."""
+        return self.submit(intent).wait()
+
+    # -- switch connections ----------------------------------------------------
+
+    def switch_connected(self, name: str, datapath) -> None:
+        self.datapaths[name] = datapath
+        self._forget(name)  # what it holds now is unknown: read it back
+
+    def switch_disconnected(self, name: str, datapath) -> None:
+        if self.datapaths.get(name) is datapath:
+            del self.datapaths[name]
+            self._forget(name)
+
+    def _forget(self, name: str) -> None:
+        queue = self._switches[name]
+        queue.confirmed = None
+        queue.epoch += 1
+
+    def lost(self, name: str, table: int, priority: int, match: tuple) -> bool:
+        """True when someone else removed a flow the switch should hold: read it back."""
+        return self._state is not None and self._state.holds(name, (table, priority, match))
+
+    def reconcile(self, name: str) -> str | None:
+        """Make one switch equal to the compiled state; None on success, else the error."""
+        ticket = self._submit(name, _Ticket(None))
+        ticket.done.wait()
+        return ticket.error
+
+    # -- the rounds ---------------------------------------------------------------
+
+    def _submit(self, switch: str, ticket: _Ticket) -> _Ticket:
+        """Queue a change for the switch's next round; start the round if none runs."""
+        queue = self._switches[switch]
+        queue.waiting.append(ticket)
+        metrics.QUEUE_DEPTH.inc()
+        if not queue.busy:
+            queue.busy = True
+            hub.spawn(self._drain, switch)
+        return ticket
+
+    def _drain(self, switch: str) -> None:
+        """Rounds until the queue is empty; every ticket is settled, whatever happens."""
+        queue = self._switches[switch]
+        try:
+            while queue.waiting:
+                batch, queue.waiting = queue.waiting, []
+                metrics.QUEUE_DEPTH.dec(len(batch))
+                metrics.BATCH_SIZE.observe(len(batch))
+                try:
+                    self._round(switch, batch)
+                except Exception:  # a bug: fail the batch, keep serving the switch
+                    LOG.exception("switch %s: provisioning round failed", switch)
+                    queue.confirmed = None
+                finally:
+                    for ticket in batch:
+                        if not ticket.done.is_set():
+                            ticket.settle("failed: internal error", f"{switch}: internal error")
+        finally:
+            queue.busy = False
+
+    def _round(self, switch: str, batch: list[_Ticket]) -> None:
+        """One diff, one send and one barrier for every change waiting for `switch`."""
+        queue = self._switches[switch]
+        datapath = self.datapaths.get(switch)
+        if datapath is None:
+            for ticket in batch:
+                ticket.settle(NOT_CONNECTED,
+                              f"switch {switch} is not connected" if ticket.adds else None)
+            return
+        epoch = queue.epoch
+        whole = queue.confirmed is None or any(t.service_id is None for t in batch)
+        if whole:
             try:
-                actual = self._confirmed.get(switch) or self._read(datapath)
+                actual = self._read(datapath)
             except ChannelError as exc:
-                statuses[switch] = f"failed: {exc}"
-                errors.append(f"{switch}: {exc}")
-                continue
-            ops = plan(actual, desired)
-            self._target[switch] = {(f.table, f.priority, f.match) for f in desired.flows}
-            if not ops:
-                self._confirmed[switch] = desired
-                statuses[switch] = INSTALLED
-                continue
-            LOG.info("switch %s: sending %s", switch, _summary(ops))
-            barrier_xid, waiter = self.channel.send_batch(datapath, ops)
-            metrics.inc("flow_mods_sent", sum(op.kind.startswith("flow") for op in ops))
-            sent.append((switch, datapath.id, barrier_xid, waiter, len(ops), desired))
-        deadline = time.monotonic() + BARRIER_TIMEOUT_S
-        for switch, dpid, barrier_xid, waiter, count, desired in sent:
-            remaining = max(deadline - time.monotonic(), 0.01)
-            failures = self.channel.wait_batch(dpid, barrier_xid, waiter, count, remaining)
-            if failures:
-                self._confirmed.pop(switch, None)
-                statuses[switch] = f"failed: {failures[0]}"
-                errors.append(f"{switch}: {failures[0]}")
-                LOG.error("switch %s refused changes: %s", switch, "; ".join(failures))
+                for ticket in batch:
+                    ticket.settle(f"failed: {exc}", f"{switch}: {exc}")
+                return
+            wanted = self.state.parts(switch)
+            ops = plan(actual, self.state.tables(switch, wanted))
+            before: dict[int, SwitchTables] = {}
+        else:
+            before = {t.service_id: queue.confirmed.get(t.service_id) for t in batch}
+            wanted = {sid: self.state.part(switch, sid) for sid in before}
+            ops = plan(union(before.values()), union(wanted.values()))
+        errors, refused = self._send(switch, datapath, ops, whole) if ops else ([], [])
+        if queue.epoch == epoch and not errors:
+            if whole:
+                queue.confirmed = {sid: part for sid, part in wanted.items()}
             else:
-                self._confirmed[switch] = desired
-                statuses[switch] = INSTALLED
-                LOG.debug("switch %s: %d changes confirmed", switch, count)
-        return statuses, errors
+                for sid, part in wanted.items():
+                    if part is None:
+                        queue.confirmed.pop(sid, None)
+                    else:
+                        queue.confirmed[sid] = part
+        elif errors:
+            queue.confirmed = None
+        blame = _blame(refused, before, wanted) if len(refused) == len(errors) else None
+        for ticket in batch:
+            error = None
+            if errors:
+                whole_batch = ticket.service_id is None or blame is None
+                error = errors[0] if whole_batch else blame.get(ticket.service_id)
+            if error:
+                ticket.settle(f"failed: {error}", f"{switch}: {error}")
+            else:
+                ticket.settle(INSTALLED)
+
+    def _send(self, switch: str, datapath, ops: list[Op],
+              whole: bool) -> tuple[list[str], list[tuple[Op, str]]]:
+        """Send the batch and its barrier; the errors, and which messages were refused."""
+        (LOG.info if whole else LOG.debug)("switch %s: sending %s", switch, _summary(ops))
+        started = time.monotonic()
+        barrier_xid, waiter = self.channel.send_batch(datapath, ops)
+        metrics.FLOW_MODS_SENT.inc(sum(op.kind.startswith("flow") for op in ops))
+        errors, refused = self.channel.wait_batch(datapath.id, barrier_xid, waiter, len(ops),
+                                                  BARRIER_TIMEOUT_S)
+        metrics.BARRIER_SECONDS.labels(switch=switch).observe(time.monotonic() - started)
+        if errors:
+            LOG.error("switch %s refused changes: %s", switch, "; ".join(errors))
+        return errors, refused
 
     def _read(self, datapath) -> SwitchTables:
         """The flow, group and meter tables the switch reports."""
@@ -196,6 +275,26 @@ class Installer:
         meters = self.channel.request(datapath, parser.OFPMeterConfigStatsRequest(
             datapath, meter_id=ofp.OFPM_ALL), READBACK_TIMEOUT_S)
         return readback.tables_value(flows, groups, meters)
+
+
+def _blame(refused: list[tuple[Op, str]], before: dict[int, SwitchTables],
+           wanted: dict[int, SwitchTables | None]) -> dict[int, str] | None:
+    """Service id -> the first error of a message of its own; None when some refused
+    message belongs to no single service (then the whole batch failed)."""
+    out: dict[int, str] = {}
+    for op, error in refused:
+        value = op.value
+        if isinstance(value, int):
+            sid = service_of_cookie(value)
+        elif isinstance(value, Flow):
+            sid = service_of_cookie(value.cookie)
+        else:
+            sid = next((s for parts in (before, wanted) for s, p in parts.items()
+                        if p is not None and (value in p.groups or value in p.meters)), None)
+        if sid is None:
+            return None
+        out.setdefault(sid, error)
+    return out
 
 
 def _summary(ops: list) -> str:

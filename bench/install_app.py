@@ -50,7 +50,7 @@ class InstallBench(ChannelReplies, app_manager.RyuApp):
         """Seconds to send `ops` and get the barrier back, as `apply` does."""
         start = time.perf_counter()
         barrier_xid, waiter = self.channel.send_batch(datapath, ops)
-        errors = self.channel.wait_batch(datapath.id, barrier_xid, waiter, len(ops), 60)
+        errors, _ = self.channel.wait_batch(datapath.id, barrier_xid, waiter, len(ops), 60)
         assert not errors, errors[:3]
         return time.perf_counter() - start
 

@@ -31,9 +31,30 @@ class ProvisionResult:
     error: str | None = None
 
 
+class Pending(Protocol):
+    def wait(self) -> ProvisionResult:
+        """Block until the switches confirmed the change (or refused it)."""
+        ...
+
+
+class Settled:
+    """A provisioning answer known at once."""
+
+    def __init__(self, result: ProvisionResult) -> None:
+        self.result = result
+
+    def wait(self) -> ProvisionResult:
+        return self.result
+
+
 class EthernetProvisioner(Protocol):
-    def apply(self, intent: ServiceIntent) -> ProvisionResult:
-        """Make the switches hold exactly `intent`; block until they confirmed."""
+    def submit(self, intent: ServiceIntent) -> Pending:
+        """Start making the switches hold exactly `intent`, and return at once.
+
+        Called under the core's lock right after the change committed, so the
+        switches see changes in the order they were decided; no switch I/O
+        happens here. `wait()` on the answer blocks until they confirmed.
+        """
         ...
 
 
@@ -43,11 +64,12 @@ class NullProvisioner:
     def __init__(self, topology: Topology | None = None) -> None:
         self.topology = topology
 
-    def apply(self, intent: ServiceIntent) -> ProvisionResult:
+    def submit(self, intent: ServiceIntent) -> Settled:
         if self.topology is None or len(intent.members) < 2:
-            return ProvisionResult(ok=True)
+            return Settled(ProvisionResult(ok=True))
         subtree = self.topology.subtree(m.edge_port for m in intent.members)
-        return ProvisionResult(ok=True, switches={s: INSTALLED for s in sorted(subtree.switches)})
+        return Settled(ProvisionResult(
+            ok=True, switches={s: INSTALLED for s in sorted(subtree.switches)}))
 
 
 def issue_orders(conn: Connection, service_id: int, member_ids: Iterable[int], now: float) -> None:

@@ -22,8 +22,10 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    inspect,
     select,
     text,
+    update,
 )
 
 metadata = MetaData()
@@ -106,6 +108,9 @@ offers = Table(
     Column("expires_at", Float, nullable=False),
     Column("created_at", Float, nullable=False),
     Column("decided_at", Float),
+    # The service's owner, copied (it never changes) so that the offers a party
+    # made are one index range, in id order, like the offers it received.
+    Column("owner_id", Integer, ForeignKey("parties.id")),
 )
 Index("ix_offers_state_expiry", offers.c.state, offers.c.expires_at)
 
@@ -137,6 +142,26 @@ events = Table(
     Column("detail", JSON, nullable=False),
 )
 
+# Every filter on the request path has an index (schema version 3), so a read
+# or a check costs the same whatever the size of the database, and a page of a
+# list is an ordered index range. (The partial unique indexes above serve a
+# query only when the planner can prove its states match their WHERE.)
+REQUEST_PATH_INDEXES = (
+    # A party's memberships in service order (its page of services) and by state
+    # (its channel slots): one index serves both.
+    Index("ix_members_party_service", members.c.party_id, members.c.service_id, members.c.state),
+    Index("ix_members_service_state", members.c.service_id, members.c.state),
+    Index("ix_members_interface_state", members.c.interface_id, members.c.state),
+    Index("ix_services_owner", services.c.owner_id),
+    Index("ix_services_vlan_state", services.c.vlan, services.c.state),
+    Index("ix_offers_party", offers.c.party_id),
+    Index("ix_offers_owner", offers.c.owner_id),
+    Index("ix_offers_service_state", offers.c.service_id, offers.c.state),
+    Index("ix_orders_member_state", orders.c.member_id, orders.c.state),
+    Index("ix_events_service", events.c.service_id),
+    Index("ix_events_party", events.c.party),
+)
+
 # One row every workflow step updates first: on a database without SQLite's
 # BEGIN IMMEDIATE (PostgreSQL, several controllers) the row lock serialises
 # the steps, so a check (capacity, slots) and its write see the same state.
@@ -158,9 +183,22 @@ def _add_write_gate_v2(conn: Connection) -> None:
     conn.execute(write_gate.insert().values(id=1, generation=0))
 
 
+def _index_request_paths_v3(conn: Connection) -> None:
+    # A database created at this version has all of it already, through _create_v1.
+    if "owner_id" not in {c["name"] for c in inspect(conn).get_columns("offers")}:
+        conn.execute(text("ALTER TABLE offers ADD COLUMN owner_id INTEGER "
+                          "REFERENCES parties (id)"))
+    owner = select(services.c.owner_id).where(services.c.id == offers.c.service_id)
+    conn.execute(update(offers).where(offers.c.owner_id.is_(None))
+                 .values(owner_id=owner.scalar_subquery()))
+    for index in REQUEST_PATH_INDEXES:
+        index.create(conn, checkfirst=True)
+
+
 # MIGRATIONS[i] brings the schema from version i to i + 1. Append only; a
 # later change alters tables here and updates the Table definitions above.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_create_v1, _add_write_gate_v2)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
+    _create_v1, _add_write_gate_v2, _index_request_paths_v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

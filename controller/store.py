@@ -8,7 +8,7 @@ steps instead. Each workflow step is one `transaction()`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from os import PathLike
 from typing import Any
@@ -58,11 +58,22 @@ def _tune_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-class Store:
-    """An engine with the schema brought up to date."""
+def _inline(call: Callable[[], Any]) -> Any:
+    return call()
 
-    def __init__(self, engine: Engine) -> None:
+
+class Store:
+    """An engine with the schema brought up to date.
+
+    `offload` runs each commit, the one call that waits for the disk (fsync):
+    under eventlet the controller passes `eventlet.tpool.execute`, so a commit
+    blocks only its own request, never the hub that answers the switches.
+    """
+
+    def __init__(self, engine: Engine, offload: Callable[[Callable[[], Any]], Any] = _inline
+                 ) -> None:
         self.engine = engine
+        self.offload = offload
         with engine.begin() as conn:
             self.version = migrate(conn)
 
@@ -70,9 +81,16 @@ class Store:
     def transaction(self) -> Iterator[Connection]:
         """One workflow step: commit on success, roll back on any exception."""
         try:
-            with self.engine.begin() as conn:
-                conn.execute(update(write_gate).values(generation=write_gate.c.generation + 1))
-                yield conn
+            with self.engine.connect() as conn:
+                trans = conn.begin()
+                try:
+                    conn.execute(update(write_gate).values(
+                        generation=write_gate.c.generation + 1))
+                    yield conn
+                except BaseException:
+                    trans.rollback()
+                    raise
+                self.offload(trans.commit)
         except IntegrityError as exc:
             raise _clash(exc) from exc
 
@@ -96,7 +114,8 @@ def _clash(exc: IntegrityError) -> ServiceError | IntegrityError:
     return exc
 
 
-def open_store(url_or_path: str | PathLike[str]) -> Store:
+def open_store(url_or_path: str | PathLike[str],
+               offload: Callable[[Callable[[], Any]], Any] = _inline) -> Store:
     """Open (and migrate) the database at a SQLAlchemy URL or a SQLite file path."""
     url = _sqlite_url(str(url_or_path))
     if url.startswith("sqlite"):
@@ -104,4 +123,4 @@ def open_store(url_or_path: str | PathLike[str]) -> Store:
         _tune_sqlite(engine)
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    return Store(engine)
+    return Store(engine, offload)

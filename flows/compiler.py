@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from flows.diff import flow_identity
 from flows.intent import (
     MULTIPOINT,
     POINT_TO_MULTIPOINT,
@@ -76,6 +77,33 @@ def compile_switch(
     if switch_name not in topology.switches:
         raise ValueError(f"switch {switch_name} is not in the topology")
     return _compile(_plans(topology, intents), switch_name)
+
+
+def compile_service(topology: Topology, intent: ServiceIntent) -> dict[str, SwitchTables]:
+    """One service's own rules on each switch it reaches, table-miss flows excluded.
+
+    A switch's tables are the union of these contributions and
+    `infrastructure`, so a change to one service recompiles that service only
+    (the installer keeps the contributions). Checks the service alone; clashes
+    with other services are the caller's to check (`compile_network` does).
+    """
+    plan = _plan(topology, intent)
+    if plan is None:
+        return {}
+    out = {}
+    for switch in sorted(plan.subtree.ports):
+        flows, group, meters = _service_rules(plan, switch)
+        keyed = {flow_identity(f): f for f in flows}
+        if len(keyed) != len(flows):
+            raise ValueError(f"service {intent.service_id} has two rules with one match "
+                             f"on {switch}")
+        out[switch] = SwitchTables(frozenset(flows), frozenset((group,)), frozenset(meters))
+    return out
+
+
+def infrastructure() -> frozenset[Flow]:
+    """The rules every switch holds whatever the services: each table's miss (drop)."""
+    return frozenset(table.miss() for table in TABLES)
 
 
 def meter_for(intent: ServiceIntent, member: MemberIntent) -> Meter:
@@ -149,28 +177,23 @@ def _compile(plans: list[_Plan], switch: str) -> SwitchTables:
     flows: dict[tuple, Flow] = {}
     groups: dict[int, Group] = {}
     meters: dict[int, Meter] = {}
-    for table in TABLES:
-        flows[_key(table.miss())] = table.miss()
+    for flow in infrastructure():
+        flows[flow_identity(flow)] = flow
     for plan in plans:
         if switch not in plan.subtree.ports:
             continue
         plan_flows, group, plan_meters = _service_rules(plan, switch)
         for flow in plan_flows:
-            if _key(flow) in flows:
+            if flow_identity(flow) in flows:
                 raise ValueError(
                     f"service {plan.intent.service_id} clashes on {switch} with "
                     f"another rule matching {dict(flow.match)} in table {flow.table}"
                 )
-            flows[_key(flow)] = flow
+            flows[flow_identity(flow)] = flow
         groups[group.group_id] = group
         meters.update((m.meter_id, m) for m in plan_meters)
     return SwitchTables(frozenset(flows.values()), frozenset(groups.values()),
                         frozenset(meters.values()))
-
-
-def _key(flow: Flow) -> tuple:
-    """What identifies a flow on a switch (OpenFlow's strict match)."""
-    return (flow.table, flow.priority, flow.match)
 
 
 def _service_rules(plan: _Plan, switch: str) -> tuple[list[Flow], Group, list[Meter]]:

@@ -15,7 +15,7 @@ from metroshare.settings import Settings
 # The Ryu applications `metroshare controller` loads, in start order.
 APPS = [
     "apps.switches",
-    "apps.provisioning", "apps.opstate",
+    "apps.provisioning", "apps.opstate", "apps.expiry",
     "apps.rest",
 ]
 

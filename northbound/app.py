@@ -16,9 +16,9 @@ from typing import Any
 
 from webob import Request, Response
 
-from controller import model
+from controller import metrics
 from controller.errors import ServiceError
-from northbound import metrics, render
+from northbound import render
 from northbound.envelope import (
     RequestError,
     bearer_token,
@@ -26,7 +26,7 @@ from northbound.envelope import (
     json_body,
     known_query,
 )
-from northbound.routes import Call, match
+from northbound.routes import Call, match, next_link
 
 LOG = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -34,12 +34,6 @@ STATIC = HERE / "static"
 OPENAPI = HERE / "openapi.json"
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
-# Every state is exported, zero included, so a dashboard sees a series from the start.
-_STATES = {
-    "services": (model.PENDING, model.ACTIVE, model.DEGRADED, model.DELETED),
-    "offers": model.OFFER_STATES,
-    "members": (model.ACCEPTED, model.PROVISIONED, model.FAILED),
-}
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -55,6 +49,7 @@ class NorthboundApp:
     def __init__(self, core: Any, switches_connected: Callable[[], int] = lambda: 0) -> None:
         self.core = core
         self.switches_connected = switches_connected
+        self.state_gauges = metrics.StateGauges(core.stats, switches_connected)
         self.openapi = json.loads(OPENAPI.read_text())
         self.static = {p.name: p.read_bytes() for p in STATIC.iterdir() if p.suffix in _TYPES}
 
@@ -79,12 +74,16 @@ class NorthboundApp:
             LOG.exception("unexpected error on %s %s", req.method, req.path_info)
             return self.error(500, "internal_error", "the controller failed; see its log", media)
         if isinstance(result, str):
-            return _response(200, result.encode(), "text/plain; version=0.0.4; charset=utf-8")
-        return _response(route.status, render.render(result, media, route.root), media)
+            return _response(200, result.encode(), metrics.CONTENT_TYPE)
+        response = _response(route.status, render.render(result, media, route.root), media)
+        following = next_link(req, result)
+        if following:
+            response.headers["Link"] = f'<{following}>; rel="next"'
+        return response
 
     def error(self, status: int, code: str, message: str, media: str,
               headers: dict | None = None) -> Response:
-        metrics.inc("api_errors", code=code)
+        metrics.API_ERRORS.labels(code=code).inc()
         fields = {"code": code, "message": message}
         # XML: <error><code/><message/></error> — the JSON object's one key is the root.
         value = fields if media == render.XML else {"error": fields}
@@ -95,14 +94,8 @@ class NorthboundApp:
         return response
 
     def metrics_text(self) -> str:
-        """Scrape-time gauges from the core, then the registry's counters."""
-        stats = self.core.stats()
-        gauges = {"switches_connected": {(): self.switches_connected()},
-                  "parties": {(): stats["parties"]}}
-        for family, states in _STATES.items():
-            counts = dict.fromkeys(states, 0) | stats[family]
-            gauges[family] = {(("state", state),): n for state, n in sorted(counts.items())}
-        return metrics.REGISTRY.render(gauges)
+        """Scrape-time gauges of this app's core, then the process's counters and histograms."""
+        return metrics.render(self.state_gauges)
 
     def _static(self, path: str) -> Response:
         name = "index.html" if path == "/" else path[len("/ui/"):]

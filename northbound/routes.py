@@ -12,9 +12,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from webob import Request
 
+from controller.workflow.paging import Page
 from northbound.envelope import RequestError, query_int
 
 # Ids are SQLite integers: more than 18 digits cannot name anything, so 404.
@@ -82,8 +84,34 @@ def match(method: str, path: str) -> tuple[Route, dict[str, Any]]:
 API = "/api/v1"
 
 
+PAGE_QUERY = ("limit", "after")
+
+
+def page_args(req: Request) -> dict[str, int]:
+    """`?limit=` and `?after=` as given; the core checks their range and sets the default."""
+    args = {name: query_int(req, name) for name in PAGE_QUERY}
+    return {name: value for name, value in args.items() if value is not None}
+
+
+def list_call(name: str) -> Callable[[Call], Any]:
+    """`core.<name>(actor, limit=, after=)`: one page of a list (CONTRACT §3)."""
+    def handler(c: Call) -> Any:
+        return getattr(c.core, name)(c.actor, **page_args(c.req))
+    handler.__name__ = name
+    return handler
+
+
+def next_link(req: Request, result: Any) -> str | None:
+    """The URL of the next page (the same query with `after` moved on), if more remain."""
+    after = result.next_after if isinstance(result, Page) else None
+    if after is None:
+        return None
+    query = [(k, v) for k, v in req.GET.items() if k != "after"] + [("after", str(after))]
+    return f"{req.path_url}?{urlencode(query)}"
+
+
 def _events(c: Call) -> Any:
-    return c.core.list_events(c.actor, since=query_int(c.req, "since"))
+    return c.core.list_events(c.actor, since=query_int(c.req, "since"), **page_args(c.req))
 
 
 def _openapi(c: Call) -> Any:
@@ -102,28 +130,30 @@ def _metrics(c: Call) -> Any:
 
 ROUTES: list[Route] = [
     Route("POST", f"{API}/parties", core_call("create_party"), 201, "party", body=True),
-    Route("GET", f"{API}/parties", core_call("list_parties"), root="parties"),
+    Route("GET", f"{API}/parties", list_call("list_parties"), root="parties",
+          query=PAGE_QUERY),
     Route("GET", f"{API}/parties/{{id}}", core_call("get_party"), root="party"),
     Route("PATCH", f"{API}/parties/{{id}}", core_call("update_party"), root="party", body=True),
     Route("GET", f"{API}/me", core_call("me"), root="party"),
     Route("GET", f"{API}/topology", core_call("topology_view"), root="topology"),
-    Route("GET", f"{API}/events", _events, root="events", query=("since",)),
+    Route("GET", f"{API}/events", _events, root="events", query=("since", *PAGE_QUERY)),
     Route("POST", f"{API}/services", core_call("create_service"), 201, "service", body=True),
-    Route("GET", f"{API}/services", core_call("list_services"), root="services"),
+    Route("GET", f"{API}/services", list_call("list_services"), root="services",
+          query=PAGE_QUERY),
     Route("GET", f"{API}/services/{{id}}", core_call("get_service"), root="service"),
     Route("DELETE", f"{API}/services/{{id}}", core_call("teardown_service"), root="service"),
     Route("POST", f"{API}/services/{{id}}/offers", core_call("create_offer"), 201, "offer",
           body=True),
     Route("DELETE", f"{API}/services/{{id}}/members/{{party}}", core_call("remove_member"),
           root="service"),
-    Route("GET", f"{API}/offers", core_call("list_offers"), root="offers"),
+    Route("GET", f"{API}/offers", list_call("list_offers"), root="offers", query=PAGE_QUERY),
     Route("POST", f"{API}/offers/{{id}}/accept", core_call("accept_offer"), root="offer",
           body=True),
     Route("POST", f"{API}/offers/{{id}}/decline", core_call("decline_offer"), root="offer"),
     Route("DELETE", f"{API}/offers/{{id}}", core_call("withdraw_offer"), root="offer"),
     Route("POST", f"{API}/invitations/accept", core_call("accept_invitation"), root="offer",
           body=True),
-    Route("GET", f"{API}/orders", core_call("list_orders"), root="orders"),
+    Route("GET", f"{API}/orders", list_call("list_orders"), root="orders", query=PAGE_QUERY),
     Route("PATCH", f"{API}/orders/{{id}}", core_call("update_order"), root="order", body=True),
     Route("GET", f"{API}/openapi.json", _openapi, root="openapi"),
     Route("GET", "/healthz", _healthz, root="health", auth=False),

@@ -117,6 +117,7 @@ class Topology:
         for s in self.switches.values():
             self.graph.add_node(s.name, dpid=s.dpid, role=s.role)
         self._trunk: dict[str, dict[int, str]] = {name: {} for name in self.switches}
+        self._trunk_port: dict[str, dict[str, int]] = {name: {} for name in self.switches}
         self._link_at: dict[PortRef, Link] = {}
         for link in self.links:
             self.graph.add_edge(
@@ -128,8 +129,20 @@ class Topology:
             )
             self._trunk[link.a.switch][link.a.port] = link.b.switch
             self._trunk[link.b.switch][link.b.port] = link.a.switch
+            self._trunk_port[link.a.switch][link.b.switch] = link.a.port
+            self._trunk_port[link.b.switch][link.a.switch] = link.b.port
             self._link_at[link.a] = link
             self._link_at[link.b] = link
+        # The tree rooted anywhere (the first switch): parent and depth of each
+        # switch, so a path is two walks up to the common ancestor instead of a
+        # graph search (subtrees are computed for every service change).
+        self._parent: dict[str, str | None] = {}
+        self._depth: dict[str, int] = {}
+        if self.switches:
+            root = next(iter(self.switches))
+            self._parent[root], self._depth[root] = None, 0
+            for parent, child in nx.bfs_edges(self.graph, root):
+                self._parent[child], self._depth[child] = parent, self._depth[parent] + 1
 
     # -- lookups -------------------------------------------------------------
 
@@ -154,6 +167,18 @@ class Topology:
         return [h for h in self.hosts.values() if h.switch == switch]
 
     # -- paths ---------------------------------------------------------------
+
+    def _walk(self, a: str, b: str) -> set[str]:
+        """The switches on the path from `a` to `b`, both included."""
+        out = {a, b}
+        while a != b:
+            if self._depth[a] >= self._depth[b]:
+                a = self._parent[a]
+                out.add(a)
+            else:
+                b = self._parent[b]
+                out.add(b)
+        return out
 
     def switch_path(self, a: str, b: str) -> list[str]:
         """Switch names from `a` to `b`, both included (unique in a tree)."""
@@ -180,23 +205,32 @@ class Topology:
         anchor = min(members).switch
         nodes = {anchor}
         for ref in members:
-            nodes.update(self.switch_path(anchor, ref.switch))
-        tree = self.graph.subgraph(nodes)
+            nodes.update(self._walk(anchor, ref.switch))
         ports: dict[str, set[int]] = {n: set() for n in nodes}
         for ref in members:
             ports[ref.switch].add(ref.port)
         links = []
-        for u, v, data in tree.edges(data=True):
-            ports[u].add(data["ports"][u])
-            ports[v].add(data["ports"][v])
-            links.append(data["link"])
+        for node in nodes:
+            parent = self._parent[node]
+            if parent in nodes:
+                up = self._trunk_port[node][parent]
+                ports[node].add(up)
+                ports[parent].add(self._trunk_port[parent][node])
+                links.append(self._link_at[PortRef(node, up)])
         nxt: dict[tuple[str, PortRef], int] = {}
         for ref in members:
-            # Walk outward from the member's switch: every node's port towards
-            # its parent in this BFS leads to the member.
+            # Walk outward from the member's switch: every switch's port towards
+            # the switch it was reached from leads to the member.
             nxt[(ref.switch, ref)] = ref.port
-            for parent, child in nx.bfs_edges(tree, ref.switch):
-                nxt[(child, ref)] = tree.edges[child, parent]["ports"][child]
+            frontier = [ref.switch]
+            seen = {ref.switch}
+            while frontier:
+                here = frontier.pop()
+                for neighbour in self._trunk_port[here]:
+                    if neighbour in nodes and neighbour not in seen:
+                        seen.add(neighbour)
+                        nxt[(neighbour, ref)] = self._trunk_port[neighbour][here]
+                        frontier.append(neighbour)
         return Subtree(
             edge_ports=members,
             ports={n: frozenset(p) for n, p in ports.items()},

@@ -16,7 +16,16 @@ from controller import vlans
 from controller.model import DEFAULT_VLAN_POOL, ETHERNET_KINDS, Actor
 from controller.provisioning import EthernetProvisioner, NullProvisioner
 from controller.store import Store
-from controller.workflow import audit, health, offers, orders, parties, rollout, services
+from controller.workflow import (
+    audit,
+    health,
+    offers,
+    orders,
+    paging,
+    parties,
+    rollout,
+    services,
+)
 from controller.workflow.context import Context
 from flows.intent import ServiceIntent
 from topology.model import PortRef, Topology
@@ -61,8 +70,9 @@ class ServiceCore:
     def update_party(self, actor: Actor, party_id: int, body: Any) -> dict[str, Any]:
         return parties.update_party(self._ctx, actor, party_id, body)
 
-    def list_parties(self, actor: Actor) -> list[dict[str, Any]]:
-        return parties.list_parties(self._ctx, actor)
+    def list_parties(self, actor: Actor, limit: int = paging.DEFAULT_LIMIT,
+                     after: int | None = None) -> paging.Page:
+        return parties.list_parties(self._ctx, actor, limit, after)
 
     def get_party(self, actor: Actor, party_id: int) -> dict[str, Any]:
         return parties.get_party(self._ctx, actor, party_id)
@@ -75,8 +85,9 @@ class ServiceCore:
     def create_service(self, actor: Actor, body: Any) -> dict[str, Any]:
         return services.create_service(self._ctx, actor, body)
 
-    def list_services(self, actor: Actor) -> list[dict[str, Any]]:
-        return services.list_services(self._ctx, actor)
+    def list_services(self, actor: Actor, limit: int = paging.DEFAULT_LIMIT,
+                      after: int | None = None) -> paging.Page:
+        return services.list_services(self._ctx, actor, limit, after)
 
     def get_service(self, actor: Actor, service_id: int) -> dict[str, Any]:
         return services.get_service(self._ctx, actor, service_id)
@@ -92,8 +103,9 @@ class ServiceCore:
     def create_offer(self, actor: Actor, service_id: int, body: Any) -> dict[str, Any]:
         return offers.create_offer(self._ctx, actor, service_id, body)
 
-    def list_offers(self, actor: Actor) -> list[dict[str, Any]]:
-        return offers.list_offers(self._ctx, actor)
+    def list_offers(self, actor: Actor, limit: int = paging.DEFAULT_LIMIT,
+                    after: int | None = None) -> paging.Page:
+        return offers.list_offers(self._ctx, actor, limit, after)
 
     def accept_offer(self, actor: Actor, offer_id: int, body: Any) -> dict[str, Any]:
         return offers.accept_offer(self._ctx, actor, offer_id, body)
@@ -113,14 +125,16 @@ class ServiceCore:
 
     # -- work orders, audit, metrics -------------------------------------------
 
-    def list_orders(self, actor: Actor) -> list[dict[str, Any]]:
-        return orders.list_orders(self._ctx, actor)
+    def list_orders(self, actor: Actor, limit: int = paging.DEFAULT_LIMIT,
+                    after: int | None = None) -> paging.Page:
+        return orders.list_orders(self._ctx, actor, limit, after)
 
     def update_order(self, actor: Actor, order_id: int, body: Any) -> dict[str, Any]:
         return orders.update_order(self._ctx, actor, order_id, body)
 
-    def list_events(self, actor: Actor, since: int | None = None) -> list[dict[str, Any]]:
-        return audit.list_events(self._ctx, actor, since)
+    def list_events(self, actor: Actor, since: int | None = None,
+                    limit: int = paging.DEFAULT_LIMIT, after: int | None = None) -> paging.Page:
+        return audit.list_events(self._ctx, actor, since, limit, after)
 
     def topology_view(self, actor: Actor) -> dict[str, Any]:
         return health.topology_view(self._ctx, actor)

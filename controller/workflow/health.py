@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from controller.capacity import link_id, reserved_by_link
-from controller.model import REMOVED, Actor
+from controller.model import ACTIVE, DEGRADED, REMOVED, Actor
 from controller.schema import interfaces, members, offers, parties, services
 from controller.workflow.context import Context, record
-from controller.workflow.views import member_rows, shown_state
+from controller.workflow.views import is_degraded, members_of
 from topology.model import PortRef
 
 
@@ -72,10 +72,16 @@ def _interface_on(row: Any, actor: Actor) -> dict[str, str] | None:
 
 def stats(ctx: Context) -> dict[str, Any]:
     with ctx.store.read() as conn:
-        by_state: dict[str, int] = {}
-        for service in conn.execute(select(services)).mappings().all():
-            state = shown_state(ctx, service, member_rows(conn, service["id"]))
-            by_state[state] = by_state.get(state, 0) + 1
+        by_state = dict(conn.execute(select(services.c.state, func.count())
+                                     .group_by(services.c.state)).all())
+        if ctx.down_switches or ctx.down_links:  # only then can an active one be degraded
+            active = conn.execute(select(services).where(
+                services.c.state == ACTIVE)).mappings().all()
+            found = members_of(conn, [s["id"] for s in active])
+            degraded = sum(1 for s in active if is_degraded(ctx, found[s["id"]]))
+            by_state[ACTIVE] = by_state.get(ACTIVE, 0) - degraded
+            by_state[DEGRADED] = degraded
+            by_state = {state: n for state, n in by_state.items() if n}
         offer_states = dict(conn.execute(select(offers.c.state, func.count())
                                          .group_by(offers.c.state)).all())
         member_states = dict(conn.execute(select(members.c.state, func.count())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, insert, select, union, update
 
 from controller import accounts, capacity, tokens, validation, vlans
 from controller.errors import conflict, not_addressee, not_found, not_owner
@@ -31,6 +31,7 @@ from controller.model import (
 )
 from controller.provisioning import issue_orders
 from controller.schema import members, offers, orders, services
+from controller.workflow import paging
 from controller.workflow.context import (
     Context,
     Row,
@@ -41,13 +42,25 @@ from controller.workflow.context import (
     require_party,
     visible_service,
 )
-from controller.workflow.rollout import edge_ports, live_rows, provision_new_member
+from controller.workflow.rollout import (
+    Rollout,
+    edge_ports,
+    finish_new_member,
+    live_rows,
+    start,
+)
 from controller.workflow.services import (
     check_interface_free,
     check_live,
     check_room,
 )
-from controller.workflow.views import offer_row, offer_view, service_view
+from controller.workflow.views import (
+    OFFER_ROWS,
+    offer_fields,
+    offer_row,
+    offer_view,
+    service_view,
+)
 from topology.model import PortRef
 
 
@@ -88,7 +101,8 @@ def create_offer(ctx: Context, actor: Actor, service_id: int, body: Any) -> dict
         check_room(conn, service)
         now = ctx.clock()
         offer_id = conn.execute(insert(offers).values(
-            service_id=service_id, party_id=addressee["id"] if addressee else None,
+            service_id=service_id, owner_id=service["owner_id"],
+            party_id=addressee["id"] if addressee else None,
             code_hash=tokens.digest(code) if code else None, state=OFFER_PENDING,
             expires_at=now + wanted["expires_in_s"], created_at=now)).inserted_primary_key[0]
         record(conn, ctx, actor, "offer_created", service_id, wanted["party"], offer=offer_id,
@@ -105,15 +119,20 @@ def _check_not_member(conn: Connection, service: Row, party: Row) -> None:
                                          f"service {service['id']}")
 
 
-def list_offers(ctx: Context, actor: Actor) -> list[dict[str, Any]]:
+def list_offers(ctx: Context, actor: Actor, limit: int = paging.DEFAULT_LIMIT,
+                after: int | None = None) -> paging.Page:
+    """One page, by id, of the offers the actor made or received: one query."""
+    limit, after = paging.window(limit, after)
     expire_offers(ctx)
+    query = OFFER_ROWS
+    if not actor.is_admin:
+        # The page lies within the first ids of each set: two ordered index ranges.
+        query = query.where(offers.c.id.in_(union(
+            paging.leading(offers.c.id, limit, after, offers.c.party_id == actor.party_id),
+            paging.leading(offers.c.id, limit, after, offers.c.owner_id == actor.party_id))))
     with ctx.store.read() as conn:
-        query = select(offers).order_by(offers.c.id)
-        if not actor.is_admin:
-            owned = select(services.c.id).where(services.c.owner_id == actor.party_id)
-            query = query.where(or_(offers.c.party_id == actor.party_id,
-                                    offers.c.service_id.in_(owned)))
-        return [offer_view(conn, row) for row in conn.execute(query).mappings().all()]
+        rows, more = paging.read(conn, query, offers.c.id, limit, after)
+        return paging.Page([offer_fields(row) for row in rows], more)
 
 
 def _visible_offer(conn: Connection, actor: Actor, offer_id: int) -> tuple[Row, Row]:
@@ -143,7 +162,6 @@ def _check_addressee(actor: Actor, offer: Row) -> None:
 
 def _decide(ctx: Context, actor: Actor, offer_id: int, state: str) -> dict[str, Any]:
     """Decline (the addressee) or withdraw (the owner) a pending offer."""
-    expire_offers(ctx)
     with ctx.lock, ctx.store.transaction() as conn:
         offer, service = _visible_offer(conn, actor, offer_id)
         if state == DECLINED:
@@ -171,19 +189,18 @@ def withdraw_offer(ctx: Context, actor: Actor, offer_id: int) -> dict[str, Any]:
 def accept_offer(ctx: Context, actor: Actor, offer_id: int, body: Any) -> dict[str, Any]:
     interface = validation.acceptance(body)
     require_party(actor)
-    expire_offers(ctx)
     with ctx.lock:
         with ctx.store.transaction() as conn:
             offer, service = _visible_offer(conn, actor, offer_id)
             _check_addressee(actor, offer)
             member_id = _join(conn, ctx, actor, offer, service, interface)
-        return _provision(ctx, actor, offer_id, service["id"], member_id)
+        rollout = start(ctx, service["id"])
+    return _provision(ctx, actor, offer_id, rollout, service["id"], member_id)
 
 
 def accept_invitation(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
     code, interface = validation.invitation(body)
     require_party(actor)
-    expire_offers(ctx)
     with ctx.lock:
         with ctx.store.transaction() as conn:
             offer = conn.execute(select(offers).where(
@@ -193,7 +210,8 @@ def accept_invitation(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
             service = conn.execute(select(services).where(
                 services.c.id == offer["service_id"])).mappings().one()
             member_id = _join(conn, ctx, actor, offer, service, interface)
-        return _provision(ctx, actor, offer["id"], service["id"], member_id)
+        rollout = start(ctx, service["id"])
+    return _provision(ctx, actor, offer["id"], rollout, service["id"], member_id)
 
 
 def _join(conn: Connection, ctx: Context, actor: Actor, offer: Row, service: Row,
@@ -242,16 +260,18 @@ def _join(conn: Connection, ctx: Context, actor: Actor, offer: Row, service: Row
 
 def _issue_orders(conn: Connection, service_id: int, now: float) -> None:
     """Utility kinds: every accepted member without an open order gets one."""
-    open_for = select(orders.c.member_id).where(orders.c.state == ORDER_OPEN)
+    open_for = select(orders.c.id).where(orders.c.member_id == members.c.id,
+                                         orders.c.state == ORDER_OPEN)
     waiting = conn.execute(select(members.c.id).where(
         members.c.service_id == service_id, members.c.state == ACCEPTED,
-        members.c.id.not_in(open_for))).scalars().all()
+        ~open_for.exists())).scalars().all()
     issue_orders(conn, service_id, waiting, now)
 
 
-def _provision(ctx: Context, actor: Actor, offer_id: int, service_id: int,
-               member_id: int) -> dict[str, Any]:
-    provision_new_member(ctx, actor, service_id, member_id)
+def _provision(ctx: Context, actor: Actor, offer_id: int, rollout: Rollout | None,
+               service_id: int, member_id: int) -> dict[str, Any]:
+    """After the acceptance committed: wait for the switches (no lock held), then answer."""
+    finish_new_member(ctx, actor, rollout, member_id)
     with ctx.store.read() as conn:
         view = offer_view(conn, offer_row(conn, offer_id))
         service = conn.execute(select(services).where(

@@ -10,16 +10,20 @@ from controller import validation
 from controller.errors import conflict, not_found
 from controller.model import ACCEPTED, ORDER_OPEN, PROVISIONED, Actor
 from controller.schema import members, orders, parties
+from controller.workflow import paging
 from controller.workflow.context import Context, record, require_admin
 from controller.workflow.rollout import refresh
-from controller.workflow.views import order_row, order_view
+from controller.workflow.views import ORDER_ROWS, order_fields, order_row, order_view
 
 
-def list_orders(ctx: Context, actor: Actor) -> list[dict[str, Any]]:
+def list_orders(ctx: Context, actor: Actor, limit: int = paging.DEFAULT_LIMIT,
+                after: int | None = None) -> paging.Page:
+    """One page, by id, of the work orders: one query."""
     require_admin(actor)
+    limit, after = paging.window(limit, after)
     with ctx.store.read() as conn:
-        rows = conn.execute(select(orders).order_by(orders.c.id)).mappings().all()
-        return [order_view(conn, row) for row in rows]
+        rows, more = paging.read(conn, ORDER_ROWS, orders.c.id, limit, after)
+        return paging.Page([order_fields(row) for row in rows], more)
 
 
 def update_order(ctx: Context, actor: Actor, order_id: int, body: Any) -> dict[str, Any]:

@@ -10,8 +10,9 @@ from controller import tokens, validation
 from controller.errors import conflict, forbidden, not_found, unauthorized
 from controller.model import ADMIN, LIVE_MEMBER_STATES, Actor
 from controller.schema import interfaces, members, parties
+from controller.workflow import paging
 from controller.workflow.context import Context, Row, party_row, record, require_admin
-from controller.workflow.views import party_view
+from controller.workflow.views import party_view, party_views
 
 
 def authenticate(ctx: Context, token: str | None) -> Actor:
@@ -126,12 +127,16 @@ def _service_of(conn: Connection, interface_id: int) -> int:
         members.c.state.in_(LIVE_MEMBER_STATES))).scalar_one()
 
 
-def list_parties(ctx: Context, actor: Actor) -> list[dict[str, Any]]:
+def list_parties(ctx: Context, actor: Actor, limit: int = paging.DEFAULT_LIMIT,
+                 after: int | None = None) -> paging.Page:
+    """One page, by id, of the parties (a party sees itself): two queries."""
+    limit, after = paging.window(limit, after)
+    query = select(parties)
+    if not actor.is_admin:
+        query = query.where(parties.c.id == actor.party_id)
     with ctx.store.read() as conn:
-        query = select(parties).order_by(parties.c.id)
-        if not actor.is_admin:
-            query = query.where(parties.c.id == actor.party_id)
-        return [party_view(conn, row) for row in conn.execute(query).mappings()]
+        rows, more = paging.read(conn, query, parties.c.id, limit, after)
+        return paging.Page(party_views(conn, rows), more)
 
 
 def get_party(ctx: Context, actor: Actor, party_id: int) -> dict[str, Any]:

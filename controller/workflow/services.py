@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, insert, select, union, update
 
 from controller import accounts, capacity, validation
 from controller.errors import conflict, forbidden, not_found, not_owner
@@ -23,6 +23,7 @@ from controller.model import (
     role_for,
 )
 from controller.schema import members, offers, orders, parties, services
+from controller.workflow import paging
 from controller.workflow.context import (
     Context,
     Row,
@@ -33,8 +34,8 @@ from controller.workflow.context import (
     require_party,
     visible_service,
 )
-from controller.workflow.rollout import refresh, withdraw_rules
-from controller.workflow.views import service_view
+from controller.workflow.rollout import finish_withdrawal, refresh, start
+from controller.workflow.views import service_view, service_views
 
 
 def check_interface_free(conn: Connection, interface: Row) -> None:
@@ -96,15 +97,21 @@ def _service(conn: Connection, service_id: int) -> Row:
     return conn.execute(select(services).where(services.c.id == service_id)).mappings().one()
 
 
-def list_services(ctx: Context, actor: Actor) -> list[dict[str, Any]]:
+def list_services(ctx: Context, actor: Actor, limit: int = paging.DEFAULT_LIMIT,
+                  after: int | None = None) -> paging.Page:
+    """One page, by id, of the services the actor may see: three queries."""
+    limit, after = paging.window(limit, after)
+    query = select(services)
+    if not actor.is_admin:
+        # Owned, or joined and not removed. The page lies within the first ids of
+        # each set: two ordered index ranges, however many services either holds.
+        query = query.where(services.c.id.in_(union(
+            paging.leading(services.c.id, limit, after, services.c.owner_id == actor.party_id),
+            paging.leading(members.c.service_id, limit, after,
+                           members.c.party_id == actor.party_id, members.c.state != REMOVED))))
     with ctx.store.read() as conn:
-        query = select(services).order_by(services.c.id)
-        if not actor.is_admin:
-            joined = select(members.c.service_id).where(
-                members.c.party_id == actor.party_id, members.c.state != REMOVED)
-            query = query.where(or_(services.c.owner_id == actor.party_id,
-                                    services.c.id.in_(joined)))
-        return [service_view(conn, ctx, row) for row in conn.execute(query).mappings().all()]
+        rows, more = paging.read(conn, query, services.c.id, limit, after)
+        return paging.Page(service_views(conn, ctx, rows), more)
 
 
 def get_service(ctx: Context, actor: Actor, service_id: int) -> dict[str, Any]:
@@ -136,10 +143,10 @@ def remove_member(ctx: Context, actor: Actor, service_id: int, party_name: str) 
             action = "member_left" if actor.party_id == target else "member_removed"
             record(conn, ctx, actor, action, service_id, party_name)
             was_live = any(m["state"] in LIVE_MEMBER_STATES for m in rows)
-        if was_live:
-            withdraw_rules(ctx, actor, service_id, service["vlan"])
-        with ctx.store.read() as conn:
-            return service_view(conn, ctx, _service(conn, service_id))
+        withdrawal = start(ctx, service_id, service["vlan"]) if was_live else None
+    finish_withdrawal(ctx, actor, withdrawal)  # no lock held while the switches answer
+    with ctx.store.read() as conn:
+        return service_view(conn, ctx, _service(conn, service_id))
 
 
 def _cancel_orders(conn: Connection, member_ids: list[int]) -> None:
@@ -167,7 +174,8 @@ def teardown_service(ctx: Context, actor: Actor, service_id: int) -> dict[str, A
             conn.execute(update(services).where(services.c.id == service_id)
                          .values(state=DELETED, vlan=None))
             record(conn, ctx, actor, "service_deleted", service_id, vlan=service["vlan"])
-        withdraw_rules(ctx, actor, service_id, service["vlan"])
-        with ctx.store.read() as conn:
-            return service_view(conn, ctx, _service(conn, service_id))
+        withdrawal = start(ctx, service_id, service["vlan"])
+    finish_withdrawal(ctx, actor, withdrawal)  # no lock held while the switches answer
+    with ctx.store.read() as conn:
+        return service_view(conn, ctx, _service(conn, service_id))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, select
 
 from controller.capacity import link_id
 from controller.model import ACTIVE, DEGRADED, LIVE_MEMBER_STATES, REMOVED
@@ -21,48 +21,64 @@ def iso(at: float | None) -> str | None:
         "+00:00", "Z")
 
 
-def interface_services(conn: Connection) -> dict[int, int]:
-    """Interface id -> id of the live service it is used by."""
-    query = select(members.c.interface_id, members.c.service_id).where(
-        members.c.state.in_(LIVE_MEMBER_STATES))
-    return dict(conn.execute(query).all())
-
-
-def party_view(conn: Connection, party: Row) -> dict[str, Any]:
-    in_use = interface_services(conn)
-    ifaces = conn.execute(select(interfaces).where(interfaces.c.party_id == party["id"])
-                          .order_by(interfaces.c.id)).mappings()
-    return {
+def party_views(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+    """Views of `rows`: one query for all their interfaces and the services using them."""
+    if not rows:
+        return []
+    query = (select(interfaces, members.c.service_id)
+             .outerjoin(members, and_(members.c.interface_id == interfaces.c.id,
+                                      members.c.state.in_(LIVE_MEMBER_STATES)))
+             .where(interfaces.c.party_id.in_([p["id"] for p in rows]))
+             .order_by(interfaces.c.id))
+    owned: dict[int, list[dict[str, Any]]] = {p["id"]: [] for p in rows}
+    for i in conn.execute(query).mappings():
+        owned[i["party_id"]].append({"name": i["name"], "switch": i["switch"], "port": i["port"],
+                                     "mac": i["mac"], "location": i["location"],
+                                     "service": i["service_id"]})
+    return [{
         "id": party["id"],
         "name": party["name"],
         "account": {"status": party["status"], "service_kinds": list(party["service_kinds"]),
                     "max_bandwidth_mbps": party["max_bandwidth_mbps"],
                     "max_channels": party["max_channels"]},
-        "interfaces": [{"name": i["name"], "switch": i["switch"], "port": i["port"],
-                        "mac": i["mac"], "location": i["location"],
-                        "service": in_use.get(i["id"])} for i in ifaces],
+        "interfaces": owned[party["id"]],
         "created_at": iso(party["created_at"]),
-    }
+    } for party in rows]
 
 
-def member_rows(conn: Connection, service_id: int) -> list[Row]:
-    """Members not removed, oldest first, with party name and interface."""
+def party_view(conn: Connection, party: Row) -> dict[str, Any]:
+    return party_views(conn, [party])[0]
+
+
+def members_of(conn: Connection, service_ids: list[int]) -> dict[int, list[Row]]:
+    """Each service's members not removed, oldest first, with party name and
+    interface: one query however many services."""
     query = (select(members, parties.c.name.label("party"),
                     interfaces.c.name.label("interface"), interfaces.c.switch,
                     interfaces.c.port, interfaces.c.mac)
              .join(parties, parties.c.id == members.c.party_id)
              .outerjoin(interfaces, interfaces.c.id == members.c.interface_id)
-             .where(members.c.service_id == service_id, members.c.state != REMOVED)
+             .where(members.c.service_id.in_(service_ids), members.c.state != REMOVED)
              .order_by(members.c.id))
-    return list(conn.execute(query).mappings())
+    found: dict[int, list[Row]] = {service_id: [] for service_id in service_ids}
+    for row in conn.execute(query).mappings():
+        found[row["service_id"]].append(row)
+    return found
+
+
+def member_rows(conn: Connection, service_id: int) -> list[Row]:
+    """Members not removed, oldest first, with party name and interface."""
+    return members_of(conn, [service_id])[service_id]
 
 
 def is_degraded(ctx: Context, rows: list[Row]) -> bool:
     """True while a switch or link the service's live members span is down."""
+    if not (ctx.down_switches or ctx.down_links):
+        return False
     ports = [PortRef(m["switch"], m["port"]) for m in rows if m["state"] in LIVE_MEMBER_STATES]
     # A topology edited since the interface was registered must not break a view.
     ports = [p for p in ports if ctx.topology.is_edge_port(p)]
-    if not ports or not (ctx.down_switches or ctx.down_links):
+    if not ports:
         return False
     subtree = ctx.topology.subtree(ports)
     return bool(subtree.switches & ctx.down_switches
@@ -75,40 +91,58 @@ def shown_state(ctx: Context, service: Row, rows: list[Row]) -> str:
     return service["state"]
 
 
-def owner_name(conn: Connection, owner_id: int) -> str:
-    return conn.execute(select(parties.c.name).where(parties.c.id == owner_id)).scalar_one()
+def party_names(conn: Connection, party_ids: set[int]) -> dict[int, str]:
+    return dict(conn.execute(select(parties.c.id, parties.c.name).where(
+        parties.c.id.in_(party_ids))).all())
 
 
-def service_view(conn: Connection, ctx: Context, service: Row) -> dict[str, Any]:
-    rows = member_rows(conn, service["id"])
-    return {
+def service_views(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, Any]]:
+    """Views of `rows` in one query for all their members, and one more for the
+    names of owners that are no longer members (torn-down services), if any."""
+    if not rows:
+        return []
+    found = members_of(conn, [s["id"] for s in rows])
+    owners = {m["party_id"]: m["party"] for members_of_one in found.values()
+              for m in members_of_one}
+    missing = {s["owner_id"] for s in rows} - owners.keys()
+    if missing:
+        owners |= party_names(conn, missing)
+    return [{
         "id": service["id"],
         "name": service["name"],
         "kind": service["kind"],
         "attributes": dict(service["attributes"]),
-        "owner": owner_name(conn, service["owner_id"]),
-        "state": shown_state(ctx, service, rows),
+        "owner": owners[service["owner_id"]],
+        "state": shown_state(ctx, service, found[service["id"]]),
         "vlan": service["vlan"],
         "members": [{"party": m["party"], "interface": m["interface"], "role": m["role"],
-                     "state": m["state"], "error": m["error"]} for m in rows],
+                     "state": m["state"], "error": m["error"]} for m in found[service["id"]]],
         "provisioning": dict(service["provisioning"]),
         "created_at": iso(service["created_at"]),
-    }
+    } for service in rows]
 
 
-def offer_view(conn: Connection, offer: Row) -> dict[str, Any]:
-    service = conn.execute(select(services.c.name, services.c.owner_id).where(
-        services.c.id == offer["service_id"])).one()
-    party = None
-    if offer["party_id"] is not None:
-        party = conn.execute(select(parties.c.name).where(
-            parties.c.id == offer["party_id"])).scalar_one()
+def service_view(conn: Connection, ctx: Context, service: Row) -> dict[str, Any]:
+    return service_views(conn, ctx, [service])[0]
+
+
+_OWNER, _ADDRESSEE = parties.alias("owner"), parties.alias("addressee")
+# Offers with the names their views show: a page of them is one query.
+OFFER_ROWS = (select(offers, services.c.name.label("service_name"),
+                     _OWNER.c.name.label("owner"), _ADDRESSEE.c.name.label("party"))
+              .join(services, services.c.id == offers.c.service_id)
+              .join(_OWNER, _OWNER.c.id == services.c.owner_id)
+              .outerjoin(_ADDRESSEE, _ADDRESSEE.c.id == offers.c.party_id))
+
+
+def offer_fields(offer: Row) -> dict[str, Any]:
+    """The view of a row of `OFFER_ROWS`."""
     return {
         "id": offer["id"],
         "service_id": offer["service_id"],
-        "service_name": service.name,
-        "owner": owner_name(conn, service.owner_id),
-        "party": party,
+        "service_name": offer["service_name"],
+        "owner": offer["owner"],
+        "party": offer["party"],
         "invitation": offer["code_hash"] is not None,
         "state": offer["state"],
         "expires_at": iso(offer["expires_at"]),
@@ -116,15 +150,30 @@ def offer_view(conn: Connection, offer: Row) -> dict[str, Any]:
     }
 
 
+def offer_view(conn: Connection, offer: Row) -> dict[str, Any]:
+    return offer_fields(conn.execute(OFFER_ROWS.where(
+        offers.c.id == offer["id"])).mappings().one())
+
+
+# Work orders with their service's kind and attributes and their member's party.
+ORDER_ROWS = (select(orders, services.c.kind, services.c.attributes,
+                     parties.c.name.label("party"))
+              .join(members, members.c.id == orders.c.member_id)
+              .join(services, services.c.id == members.c.service_id)
+              .join(parties, parties.c.id == members.c.party_id))
+
+
+def order_fields(order: Row) -> dict[str, Any]:
+    """The view of a row of `ORDER_ROWS`."""
+    return {"id": order["id"], "service_id": order["service_id"], "party": order["party"],
+            "kind": order["kind"], "attributes": dict(order["attributes"]),
+            "state": order["state"], "created_at": iso(order["created_at"]),
+            "fulfilled_at": iso(order["fulfilled_at"])}
+
+
 def order_view(conn: Connection, order: Row) -> dict[str, Any]:
-    query = (select(services.c.kind, services.c.attributes, parties.c.name)
-             .join(members, members.c.service_id == services.c.id)
-             .join(parties, parties.c.id == members.c.party_id)
-             .where(members.c.id == order["member_id"]))
-    kind, attributes, party = conn.execute(query).one()
-    return {"id": order["id"], "service_id": order["service_id"], "party": party,
-            "kind": kind, "attributes": dict(attributes), "state": order["state"],
-            "created_at": iso(order["created_at"]), "fulfilled_at": iso(order["fulfilled_at"])}
+    return order_fields(conn.execute(ORDER_ROWS.where(
+        orders.c.id == order["id"])).mappings().one())
 
 
 def event_view(event: Row) -> dict[str, Any]:

@@ -13,20 +13,37 @@ let me = null;          // own party view, null for the admin
 let timer = null;
 const shown = new Map(); // panel id -> JSON last drawn, so polling keeps selections
 
-async function api(method, path, body) {
+async function request(method, url, body) {
   const init = { method, headers: { Authorization: `Bearer ${token}`, Accept: "application/json" } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const response = await fetch(API + path, init);
+  const response = await fetch(url, init);
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
     const error = new Error(data.error ? data.error.message : `HTTP ${response.status}`);
     error.status = response.status;
     throw error;
   }
-  return data;
+  return { data, link: response.headers.get("Link") };
+}
+
+async function api(method, path, body) {
+  return (await request(method, API + path, body)).data;
+}
+
+// A whole list: the API answers a page at a time, with a Link to the next one.
+async function apiList(path) {
+  const items = [];
+  let url = `${API}${path}?limit=1000`;
+  while (url) {
+    const { data, link } = await request("GET", url);
+    items.push(...data);
+    const next = /<([^>]+)>; rel="next"/.exec(link || "");
+    url = next ? next[1] : null;
+  }
+  return items;
 }
 
 function say(text, isError) {
@@ -164,7 +181,7 @@ function showKindFields() {
 
 async function refreshParty() {
   const [party, services, offers, topology] = await Promise.all([
-    api("GET", "/me"), api("GET", "/services"), api("GET", "/offers"), api("GET", "/topology")]);
+    api("GET", "/me"), apiList("/services"), apiList("/offers"), api("GET", "/topology")]);
   me = party;
   $("who").textContent = `${me.name} (account ${me.account.status})`;
   panel("interfaces", me.interfaces, (list) => table(["name", "port", "mac", "service"],
@@ -179,8 +196,8 @@ async function refreshParty() {
 
 async function refreshAdmin() {
   const [parties, services, events, topology, orders] = await Promise.all([
-    api("GET", "/parties"), api("GET", "/services"), api("GET", "/events"), api("GET", "/topology"),
-    api("GET", "/orders")]);
+    apiList("/parties"), apiList("/services"), api("GET", "/events"), api("GET", "/topology"),
+    apiList("/orders")]);
   $("who").textContent = "provider (admin)";
   panel("parties", parties, (list) => table(["name", "account", "kinds", "Mb/s", "channels", "interfaces"],
     list.map((p) => [p.name, badge(p.account.status), p.account.service_kinds.join(", "),

@@ -128,7 +128,10 @@ def green_main(db_dir: str, locked: bool) -> None:
     from controller.provisioning import ProvisionResult
 
     class SlowSwitches:
-        def apply(self, intent: Any) -> ProvisionResult:
+        def submit(self, intent: Any) -> SlowSwitches:
+            return self
+
+        def wait(self) -> ProvisionResult:
             eventlet.sleep(0.001)  # waiting for barrier replies lets others run
             return ProvisionResult(ok=True)
 

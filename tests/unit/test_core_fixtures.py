@@ -23,7 +23,7 @@ from controller.model import (
     SECURE_BANDWIDTH,
     Actor,
 )
-from controller.provisioning import ProvisionResult
+from controller.provisioning import ProvisionResult, Settled
 from controller.schema import APP_TABLES, interfaces, members, offers, reservations, services
 from controller.store import Store, open_store
 from flows.intent import ServiceIntent
@@ -54,13 +54,14 @@ class RecordingProvisioner:
         self.intents: list[ServiceIntent] = []
         self.fail_for: set[str] = set()
 
-    def apply(self, intent: ServiceIntent) -> ProvisionResult:
+    def submit(self, intent: ServiceIntent) -> Settled:
         self.intents.append(intent)
         bad = [m.party for m in intent.members if m.party in self.fail_for]
         if bad:
-            return ProvisionResult(ok=False, switches={"acc1": "failed: refused"},
-                                   error=f"switch refused rules for {bad[0]}")
-        return ProvisionResult(ok=True, switches={"acc1": "installed"} if intent.members else {})
+            return Settled(ProvisionResult(ok=False, switches={"acc1": "failed: refused"},
+                                           error=f"switch refused rules for {bad[0]}"))
+        return Settled(ProvisionResult(ok=True, switches={"acc1": "installed"}
+                                       if intent.members else {}))
 
 
 def metro_topology():

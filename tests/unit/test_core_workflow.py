@@ -185,7 +185,7 @@ def test_failed_first_acceptance_leaves_service_pending_without_vlan(world: Worl
 
 def test_crashing_provisioner_counts_as_failure(world: World) -> None:
     class Crashing:
-        def apply(self, intent):
+        def submit(self, intent):
             raise RuntimeError("barrier timed out")
 
     world.core.set_provisioner("ethernet", Crashing())

@@ -36,7 +36,9 @@ def requests(draw: st.DrawFn) -> tuple[str, str, str, bytes | None, dict[str, st
         while name in path:
             path = path.replace(name, draw(segment), 1)
     if draw(st.booleans()):
-        path += "?" + draw(st.sampled_from(["since=1", "since=x", "a=b", "since=%ff", "since="]))
+        path += "?" + draw(st.sampled_from(["since=1", "since=x", "a=b", "since=%ff", "since=",
+                                            "limit=1", "limit=0", "limit=1001", "after=1",
+                                            "limit=2&after=1", "after=-1", "limit=x"]))
     method = draw(st.sampled_from([route.method, route.method, "GET", "PUT", "HEAD"]))
     who = draw(st.sampled_from(["admin", "acme", "beta", "nobody", None]))
     body = draw(st.one_of(st.none(), body_dict.map(lambda d: json.dumps(d).encode()),

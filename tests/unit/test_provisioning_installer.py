@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import eventlet
 import pytest
 
 from apps.installer import Installer
 from flows.intent import MULTIPOINT, POINT_TO_POINT, MemberIntent, ServiceIntent
+from flows.rules import service_of_cookie
 from tests.conftest import METRO_YAML
 from topology import load_topology
 from topology.model import PortRef
@@ -16,19 +18,27 @@ TOPOLOGY = load_topology(METRO_YAML)
 
 
 class FakeChannel:
-    """Records every batch; a switch named in `refuse` answers with an error."""
+    """Records every batch. A switch named in `refuse` refuses its whole batch; a flow
+    of a service in `refuse_services` is refused alone, as OVS refuses one message."""
 
     def __init__(self, refuse: frozenset[str] = frozenset()) -> None:
         self.sent: list[tuple[str, list]] = []
         self.refuse = refuse
+        self.refuse_services: set[int] = set()
 
     def send_batch(self, datapath, ops):
         self.sent.append((datapath.name, ops))
-        return 1, datapath.name
+        return 1, (datapath.name, ops)
 
     def wait_batch(self, dpid, barrier_xid, waiter, count, timeout):
-        return ["flow_add: OFPET_FLOW_MOD_FAILED/OFPFMFC_TABLE_FULL"] if waiter in self.refuse \
-            else []
+        eventlet.sleep(0)  # a barrier round trip: other changes may queue meanwhile
+        name, ops = waiter
+        if name in self.refuse:
+            return ["switch disconnected"], []
+        refused = [(op, f"{op.kind}: OFPET_FLOW_MOD_FAILED/OFPFMFC_TABLE_FULL") for op in ops
+                   if op.kind == "flow_add" and service_of_cookie(op.value.cookie)
+                   in self.refuse_services]
+        return [text for _, text in refused], refused
 
     def request(self, datapath, msg, timeout):
         return []  # an empty switch
@@ -90,7 +100,7 @@ def test_removal_deletes_by_cookie(installer) -> None:
 def test_a_refusing_switch_fails_the_change_and_names_itself(installer) -> None:
     installer.channel.refuse = frozenset({"agg2"})
     result = installer.apply(service(1, 1, 7))
-    assert not result.ok and "agg2" in result.error and "TABLE_FULL" in result.error
+    assert not result.ok and "agg2" in result.error and "disconnected" in result.error
     assert result.switches["agg2"].startswith("failed:")
 
 
@@ -100,3 +110,60 @@ def test_a_switch_down_fails_additions_but_not_removals(installer) -> None:
     result = installer.apply(service(2, 2, 8))
     assert not result.ok and "acc4 is not connected" in result.error
     assert installer.apply(ServiceIntent(1, 101, POINT_TO_POINT, 10, ())).ok
+
+
+def _submit_together(installer, intents):
+    """Submit every intent before any switch answers, as concurrent requests do."""
+    pending = [installer.submit(i) for i in intents]
+    return [p.wait() for p in pending]
+
+
+def test_concurrent_changes_on_one_switch_share_one_round(installer) -> None:
+    # h1 and h2 sit on acc1: four services between them and h3..h4 of acc2.
+    intents = [service(10 + n, a, b) for n, (a, b) in enumerate([(1, 3), (2, 4)])]
+    results = _submit_together(installer, intents)
+    assert all(r.ok for r in results)
+    per_switch = [name for name, _ in installer.channel.sent]
+    assert sorted(per_switch) == ["acc1", "acc2", "agg1"]  # one batch each, not two
+    [(_, ops)] = [(n, o) for n, o in installer.channel.sent if n == "acc1"]
+    assert {service_of_cookie(op.value.cookie) for op in ops if op.kind == "flow_add"} == {10, 11}
+
+
+def test_changes_arriving_during_a_round_join_the_next(installer) -> None:
+    first = installer.submit(service(10, 1, 3))
+    eventlet.sleep(0)  # the first round is now waiting for its barrier
+    later = [installer.submit(service(11, 2, 4)), installer.submit(service(12, 5, 6))]
+    assert first.wait().ok and all(p.wait().ok for p in later)
+    acc1 = [ops for name, ops in installer.channel.sent if name == "acc1"]
+    assert len(acc1) == 2  # service 10's round, then one round for 11 (12 is on acc2 only)
+
+
+def test_a_refused_member_fails_only_its_own_service(installer) -> None:
+    installer.channel.refuse_services = {11}
+    ok, refused = _submit_together(installer, [service(10, 1, 3), service(11, 2, 4)])
+    assert ok.ok and set(ok.switches.values()) == {"installed"}
+    assert not refused.ok and "TABLE_FULL" in refused.error
+    # The switches that refused are read back before their next change.
+    installer.channel.refuse_services = set()
+    installer.channel.sent.clear()
+    assert installer.apply(service(11, 2, 4)).ok
+
+
+def test_a_switch_lost_mid_round_fails_its_changes_and_is_read_back(installer) -> None:
+    installer.channel.refuse = frozenset({"acc1"})  # answers "switch disconnected"
+    results = _submit_together(installer, [service(10, 1, 3), service(11, 2, 4)])
+    assert not any(r.ok for r in results)
+    assert all(r.switches["acc1"].startswith("failed:") for r in results)
+    assert all(r.switches["agg1"] == "installed" for r in results)
+    installer.channel.refuse = frozenset()
+    reads = []
+    installer.channel.request = lambda dp, msg, timeout: reads.append(dp.name) or []
+    assert installer.reconcile("acc1") is None and reads == ["acc1", "acc1", "acc1"]
+
+
+def test_a_clash_with_another_service_changes_nothing(installer) -> None:
+    assert installer.apply(service(10, 1, 3)).ok
+    clash = ServiceIntent(11, 110, POINT_TO_POINT, 10, (member(1), member(3)))  # same VLAN
+    installer.channel.sent.clear()
+    result = installer.apply(clash)
+    assert not result.ok and "share VLAN" in result.error and installer.channel.sent == []

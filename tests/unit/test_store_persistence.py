@@ -4,6 +4,7 @@ closing and reopening mid-sequence, including a stop during provisioning."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
@@ -115,7 +116,7 @@ def test_stop_during_provisioning_leaves_member_failed_after_restart(tmp_path: P
     world = build_world(tmp_path)
 
     class Dying:
-        def apply(self, intent):
+        def submit(self, intent):
             raise Crash()
 
     service = p2p(world, kind="secure-bandwidth")
@@ -153,8 +154,72 @@ def test_database_at_version_one_gains_the_write_gate(tmp_path: Path) -> None:
         MIGRATIONS[0](conn)
     engine.dispose()
     store = open_store(str(tmp_path / "v1.db"))
-    assert store.version == SCHEMA_VERSION == 2
+    assert store.version == SCHEMA_VERSION
     with store.transaction() as conn:
         pass
     with store.read() as conn:
         assert conn.execute(text("SELECT generation FROM write_gate")).scalar() == 1
+
+
+def _layout(engine) -> dict[str, Any]:
+    """Columns, indexes and foreign keys of every table, as the database reports them."""
+    found = inspect(engine)
+    return {table: (sorted((c["name"], str(c["type"]), c["nullable"])
+                           for c in found.get_columns(table)),
+                    sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                           for i in found.get_indexes(table)),
+                    sorted((tuple(k["constrained_columns"]), k["referred_table"])
+                           for k in found.get_foreign_keys(table)))
+            for table in found.get_table_names()}
+
+
+def test_database_at_version_two_gains_the_request_path_indexes(tmp_path: Path) -> None:
+    """A version-2 database is upgraded in place to the layout a new one gets:
+    the indexes of the request path, and offers that know their service's owner."""
+    from controller import tokens
+    from controller.schema import REQUEST_PATH_INDEXES
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'v2.db'}")
+    with engine.begin() as conn:
+        for statement in (Path(__file__).parent / "schema_v2.sql").read_text().split(";"):
+            if statement.strip():
+                conn.exec_driver_sql(statement)
+        for name, token in (("acme", "token-a"), ("beta", "token-b")):
+            conn.execute(text(
+                "INSERT INTO parties (name, token_hash, status, service_kinds, "
+                "max_bandwidth_mbps, max_channels, created_at) VALUES "
+                "(:name, :hash, 'active', '[\"ethernet-channel\"]', 100, 5, 0)"),
+                {"name": name, "hash": tokens.digest(token)})
+        conn.execute(text(
+            "INSERT INTO interfaces (party_id, name, switch, port, mac, location) "
+            "VALUES (1, 'a1', 'acc1', 2, '00:00:00:00:00:01', '')"))
+        conn.execute(text(
+            "INSERT INTO services (name, kind, attributes, owner_id, state, vlan, "
+            "provisioning, created_at) VALUES ('s', 'ethernet-channel', "
+            "'{\"type\": \"point-to-point\", \"bandwidth_mbps\": 10}', 1, 'pending', NULL, "
+            "'{}', 0)"))
+        conn.execute(text(
+            "INSERT INTO members (service_id, party_id, interface_id, role, state, created_at) "
+            "VALUES (1, 1, 1, 'peer', 'accepted', 0)"))
+        conn.execute(text(
+            "INSERT INTO offers (service_id, party_id, state, expires_at, created_at) "
+            "VALUES (1, 2, 'pending', 9e9, 0)"))
+        conn.execute(text("INSERT INTO write_gate VALUES (1, 0)"))
+        conn.execute(text("INSERT INTO schema_version VALUES (2)"))
+    engine.dispose()
+
+    store = open_store(str(tmp_path / "v2.db"))
+    assert store.version == SCHEMA_VERSION == 3
+    fresh = open_store(str(tmp_path / "fresh.db"))
+    assert _layout(store.engine) == _layout(fresh.engine)
+    indexes = {i["name"] for t in ("members", "services", "offers", "orders", "events")
+               for i in inspect(store.engine).get_indexes(t)}
+    assert {index.name for index in REQUEST_PATH_INDEXES} <= indexes
+    with store.read() as conn:
+        assert conn.execute(text("SELECT owner_id FROM offers")).scalar() == 1
+    core = make_core(tmp_path, store=store)
+    acme, beta = core.authenticate("token-a"), core.authenticate("token-b")
+    assert [o["owner"] for o in core.list_offers(acme)] == ["acme"]
+    assert [o["party"] for o in core.list_offers(beta)] == ["beta"]
+    assert [s["name"] for s in core.list_services(acme)] == ["s"]
+    fresh.close()

@@ -3,10 +3,11 @@ and the database refuses a double allocation the core did not see."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import delete, event, insert
 
 from controller.errors import ServiceError
 from controller.schema import parties, services
@@ -59,3 +60,40 @@ def test_pool_bounds() -> None:
     for bad in ([0, 5], [4095], range(1, 5000)):
         with pytest.raises(ValueError):
             check_pool(bad)
+
+
+def test_allocation_matches_the_first_free_tag_of_any_pool(store) -> None:
+    """Against the plain definition, for ranges, sorted tuples and pools in any order,
+    with tags held by live services and by deleted ones (history)."""
+    rng = random.Random(8)
+    for round_ in range(40):
+        with store.transaction() as conn:
+            conn.execute(delete(services))
+            held = set(rng.sample(range(1, 60), rng.randint(0, 58)))
+            for n, tag in enumerate(sorted(held)):
+                _service(conn, tag, name=f"s{n}")
+            for n, tag in enumerate(rng.sample(range(1, 60), 10)):
+                _service(conn, tag, state="deleted", name=f"d{n}")
+            start = rng.randint(1, 30)
+            pools = [range(start, start + rng.randint(1, 40)), range(1, 61, rng.randint(1, 4)),
+                     tuple(sorted(rng.sample(range(1, 61), 20))), rng.sample(range(1, 61), 15)]
+            for pool in pools:
+                free = [tag for tag in pool if tag not in held]
+                if free:
+                    assert allocate(conn, pool) == free[0], (round_, pool)
+                else:
+                    with pytest.raises(ServiceError):
+                        allocate(conn, pool)
+
+
+def test_allocation_reads_a_bounded_number_of_rows(store) -> None:
+    """One statement for the default pool, however many tags are held."""
+    statements: list[str] = []
+    with store.transaction() as conn:
+        for tag in range(2, 3002):
+            _service(conn, tag, name=f"s{tag}")
+    event.listen(store.engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *args: statements.append(statement))
+    with store.read() as conn:
+        assert allocate(conn, range(2, 4095)) == 3002
+    assert len([s for s in statements if "services" in s]) == 1
