@@ -17,6 +17,8 @@ from mininet.node import OVSSwitch, RemoteController
 
 from topology.model import Topology
 
+RECONNECT_BACKOFF_MS = 1000  # longest wait between a switch's attempts to reach its controller
+
 
 def _run(*cmd: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -69,6 +71,14 @@ class MetroNetwork:
                         intfName1=intf_name(h.name, 0), intfName2=intf_name(h.switch, h.port))
         net.build()
         net.start()
+        for name in self.topology.switches:
+            # OVS backs off up to 8 s between reconnects; a restarted controller then
+            # waits for its switches. Try again within a second instead.
+            refs = _run("ovs-vsctl", "get", "Bridge", name, "controller").stdout
+            for ref in refs.strip().strip("[]").split(", "):
+                if ref:
+                    _run("ovs-vsctl", "set", "Controller", ref,
+                         f"max_backoff={RECONNECT_BACKOFF_MS}")
         for h in self.topology.hosts.values():
             # Userspace datapath: checksum offload would leave TCP segments broken.
             net.get(h.name).cmd(f"ethtool -K {intf_name(h.name, 0)} tx off >/dev/null 2>&1")
