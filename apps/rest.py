@@ -10,9 +10,16 @@ given and plain HTTP otherwise (meant for loopback development).
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
 import logging
+import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
+import tempfile
 
 import eventlet
 import eventlet.wsgi
@@ -21,9 +28,13 @@ from ryu.base import app_manager
 from ryu.lib import hub
 
 from apps.context import MetroshareContext
+from metroshare.settings import ADMIN_TOKEN_ENV, resolve_admin_token
 from northbound.app import NorthboundApp
 
 IDLE_TIMEOUT_S = 60  # drops clients that open a connection and say nothing
+WORKER_CHECK_S = 1.0
+PR_SET_PDEATHSIG = 1
+WORKER_NICENESS = 5
 
 
 class RestApi(app_manager.RyuApp):
@@ -34,6 +45,7 @@ class RestApi(app_manager.RyuApp):
         self.metroshare: MetroshareContext = kwargs["metroshare"]
         self.site = NorthboundApp(self.metroshare.core, lambda: len(self.metroshare.connected))
         self.server_thread = None
+        self.workers: ApiWorkers | None = None
 
     def start(self) -> None:
         super().start()
@@ -42,30 +54,101 @@ class RestApi(app_manager.RyuApp):
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         try:
             # No SO_REUSEPORT (eventlet's default): a second controller must fail, not share.
-            sock = eventlet.listen((host, port), family=family, reuse_port=False)
+            sock = public = eventlet.listen((host, port), family=family, reuse_port=False)
         except OSError as exc:
             self.logger.error("cannot serve the API on %s:%d: %s", host, port, exc.strerror)
             raise SystemExit(1) from None
         scheme = "http"
         if settings.tls_cert:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.minimum_version = ssl.TLSVersion.TLSv1_2
-            context.load_cert_chain(str(settings.tls_cert), str(settings.tls_key))
-            sock = context.wrap_socket(sock, server_side=True)
             scheme = "https"
+            if not settings.api_workers:  # else each worker wraps its connections
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.minimum_version = ssl.TLSVersion.TLSv1_2
+                context.load_cert_chain(str(settings.tls_cert), str(settings.tls_key))
+                sock = context.wrap_socket(sock, server_side=True)
         elif not _is_loopback(host):
             self.logger.warning("API on %s is plain HTTP: tokens cross the network in clear; "
                                 "give --tls-cert and --tls-key", host)
         shown = f"[{host}]" if ":" in host else host
         self.logger.info("northbound API and web UI at %s://%s:%d/", scheme, shown, port)
+        if settings.api_workers:
+            # The workers accept on the public socket; this process answers what
+            # they forward, on a private one.
+            self.workers = ApiWorkers(settings, public, self.logger)
+            sock = eventlet.listen(self.workers.controller_socket, family=socket.AF_UNIX)
+            self.workers.start()
         self.server_thread = hub.spawn(
             eventlet.wsgi.server, sock, self.site, log=_AccessLog(self.logger),
-            socket_timeout=IDLE_TIMEOUT_S)
+            socket_timeout=None if settings.api_workers else IDLE_TIMEOUT_S)
 
     def stop(self) -> None:
+        if self.workers is not None:
+            self.workers.stop()
         if self.server_thread is not None:
             hub.kill(self.server_thread)
         super().stop()
+
+
+class ApiWorkers:
+    """The API worker processes (`northbound.worker`): started on the public
+    socket at a lower priority, restarted if one dies, stopped with the
+    controller — and killed by the kernel if the controller dies first."""
+
+    def __init__(self, settings, public: socket.socket, logger: logging.Logger) -> None:
+        self.settings, self.public, self.logger = settings, public, logger
+        self.private_dir = tempfile.mkdtemp(prefix="metroshare-api-")  # mode 0700
+        self.controller_socket = os.path.join(self.private_dir, "controller.sock")
+        self.procs: list[subprocess.Popen] = []
+        self.watcher = None
+
+    def start(self) -> None:
+        self.procs = [self._spawn() for _ in range(self.settings.api_workers)]
+        self.watcher = hub.spawn(self._watch)
+        self.logger.info("%d API worker process(es) serve reads: %s",
+                         len(self.procs), " ".join(str(p.pid) for p in self.procs))
+
+    def _spawn(self) -> subprocess.Popen:
+        s = self.settings
+        cmd = [sys.executable, "-m", "northbound.worker",
+               "--listen-fd", str(self.public.fileno()),
+               "--controller-socket", self.controller_socket,
+               "--topology", str(s.topology_path), "--db", s.db,
+               "--idle-timeout", str(IDLE_TIMEOUT_S)]
+        if s.tls_cert:
+            cmd += ["--tls-cert", str(s.tls_cert), "--tls-key", str(s.tls_key)]
+        env = {**os.environ, ADMIN_TOKEN_ENV: resolve_admin_token(s.db)}
+        return subprocess.Popen(cmd, pass_fds=(self.public.fileno(),), env=env,
+                                preexec_fn=_as_worker)
+
+    def _watch(self) -> None:
+        while True:
+            hub.sleep(WORKER_CHECK_S)
+            for i, proc in enumerate(self.procs):
+                if proc.poll() is not None:
+                    self.logger.error("API worker %d exited %s; starting another",
+                                      proc.pid, proc.returncode)
+                    self.procs[i] = self._spawn()
+
+    def stop(self) -> None:
+        if self.watcher is not None:
+            hub.kill(self.watcher)
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        shutil.rmtree(self.private_dir, ignore_errors=True)
+
+
+def _as_worker() -> None:
+    """In the child before exec: the kernel kills it when the controller dies, and
+    it runs below the controller's priority, so reads never starve the thread
+    that answers the switches and makes the changes."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    os.nice(WORKER_NICENESS)
 
 
 def _is_loopback(host: str) -> bool:

@@ -12,17 +12,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from controller.errors import conflict
 from controller.model import ACCOUNT_ACTIVE, LIVE_MEMBER_STATES
 from controller.schema import members
 
+_CHANNELS = select(func.count()).select_from(members).where(
+    members.c.party_id == bindparam("party_id"), members.c.state.in_(LIVE_MEMBER_STATES))
+
 
 def channels_in_use(conn: Connection, party_id: int) -> int:
-    query = select(func.count()).select_from(members).where(
-        members.c.party_id == party_id, members.c.state.in_(LIVE_MEMBER_STATES))
-    return conn.execute(query).scalar_one()
+    return conn.execute(_CHANNELS, {"party_id": party_id}).scalar_one()
 
 
 def verify(conn: Connection, party: Mapping[str, Any], kind: str,

@@ -171,6 +171,15 @@ write_gate = Table(
     Column("generation", Integer, nullable=False),
 )
 
+# Switches and fiber links the controller saw go down and not yet come back:
+# what the API processes read to show a service `degraded` (rows are facts
+# of the running controller, cleared when it starts).
+network_down = Table(
+    "network_down", metadata,
+    Column("kind", String(8), primary_key=True),     # "switch" | "link"
+    Column("name", String(140), primary_key=True),   # switch name | link id
+)
+
 APP_TABLES = (parties, interfaces, services, members, offers, reservations, orders, events)
 
 
@@ -195,10 +204,14 @@ def _index_request_paths_v3(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _add_network_down_v4(conn: Connection) -> None:
+    network_down.create(conn, checkfirst=True)
+
+
 # MIGRATIONS[i] brings the schema from version i to i + 1. Append only; a
 # later change alters tables here and updates the Table definitions above.
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
-    _create_v1, _add_write_gate_v2, _index_request_paths_v3)
+    _create_v1, _add_write_gate_v2, _index_request_paths_v3, _add_network_down_v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

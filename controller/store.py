@@ -58,6 +58,9 @@ def _tune_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+_OPEN_GATE = update(write_gate).values(generation=write_gate.c.generation + 1)
+
+
 def _inline(call: Callable[[], Any]) -> Any:
     return call()
 
@@ -84,8 +87,7 @@ class Store:
             with self.engine.connect() as conn:
                 trans = conn.begin()
                 try:
-                    conn.execute(update(write_gate).values(
-                        generation=write_gate.c.generation + 1))
+                    conn.execute(_OPEN_GATE)
                     yield conn
                 except BaseException:
                     trans.rollback()

@@ -66,8 +66,11 @@ def compile_network(
     topology: Topology, intents: Iterable[ServiceIntent]
 ) -> dict[str, SwitchTables]:
     """The desired tables of every switch, for the services in `intents`."""
-    plans = _plans(topology, intents)
-    return {name: _compile(plans, name) for name in sorted(topology.switches)}
+    reaching: dict[str, list[_Plan]] = {name: [] for name in topology.switches}
+    for plan in _plans(topology, intents):
+        for name in plan.subtree.ports:
+            reaching[name].append(plan)
+    return {name: _compile(reaching[name], name) for name in sorted(topology.switches)}
 
 
 def compile_switch(
@@ -180,7 +183,7 @@ def _compile(plans: list[_Plan], switch: str) -> SwitchTables:
     for flow in infrastructure():
         flows[flow_identity(flow)] = flow
     for plan in plans:
-        if switch not in plan.subtree.ports:
+        if switch not in plan.subtree.ports:  # compile_switch passes every plan
             continue
         plan_flows, group, plan_meters = _service_rules(plan, switch)
         for flow in plan_flows:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flows.rules import COOKIE_INFRA, Action, Flow, match
+from flows.rules import COOKIE_INFRA, Action, Flow, match_of
 
 # Priority bands. Within a table the service bands never overlap in what they
 # match, so one band per kind of rule is enough.
@@ -38,15 +38,15 @@ class Table:
         **fields: object,
     ) -> Flow:
         """A flow of this table; raises ValueError on an undeclared field or goto."""
-        undeclared = set(fields) - self.match_fields
-        if undeclared:
-            raise ValueError(f"table {self.name} does not match on {sorted(undeclared)}")
+        if not fields.keys() <= self.match_fields:
+            undeclared = sorted(fields.keys() - self.match_fields)
+            raise ValueError(f"table {self.name} does not match on {undeclared}")
         if goto is not None and goto.table_id not in self.next_tables:
             raise ValueError(f"table {self.name} may not go to table {goto.name}")
         return Flow(
             table=self.table_id,
             priority=priority,
-            match=match(**fields),
+            match=match_of(fields),
             actions=actions,
             goto=None if goto is None else goto.table_id,
             meter=meter,

@@ -36,6 +36,11 @@ Action = tuple
 
 def match(**fields: object) -> Match:
     """A canonical Match from keyword fields."""
+    return match_of(fields)
+
+
+def match_of(fields: dict[str, object]) -> Match:
+    """A canonical Match from a dict of fields."""
     return tuple(sorted(fields.items()))
 
 

@@ -31,6 +31,13 @@ def _port(value: str) -> int:
     return port
 
 
+def _workers(value: str) -> int:
+    count = int(value)
+    if not 0 <= count <= 16:
+        raise argparse.ArgumentTypeError(f"API workers must be 0..16, got {value}")
+    return count
+
+
 def _host_port(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     if not host:
@@ -50,6 +57,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--api-port", type=_port, default=8080, help="REST API / web UI port")
     c.add_argument("--tls-cert", type=Path, help="serve the API over HTTPS with this certificate")
     c.add_argument("--tls-key", type=Path, help="private key of --tls-cert")
+    c.add_argument("--api-workers", type=_workers, default=2,
+                   help="processes that answer API reads beside the controller (0-16; "
+                        "0: the controller answers everything itself)")
 
     m = sub.add_parser("mininet", help="run the topology in Mininet")
     m.add_argument("--topology", type=Path, required=True, help="topology YAML file")
@@ -79,7 +89,8 @@ def _controller(args: argparse.Namespace) -> int:
             return 2
     settings = Settings(topology_path=args.topology, db=args.db, ofp_port=args.ofp_port,
                         api_host=args.api_host, api_port=args.api_port,
-                        tls_cert=args.tls_cert, tls_key=args.tls_key)
+                        tls_cert=args.tls_cert, tls_key=args.tls_key,
+                        api_workers=args.api_workers)
     return run_controller(settings)
 
 

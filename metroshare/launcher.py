@@ -45,7 +45,10 @@ def _port_in_use(port: int) -> OSError | None:
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:
-    # Ryu's manager treats KeyboardInterrupt as "close every app and return".
+    # Ryu's manager treats KeyboardInterrupt as "close every app and return"; a
+    # second signal must not interrupt that closing half-way.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 

@@ -21,6 +21,7 @@ class Settings:
     api_port: int = 8080
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    api_workers: int = 2  # processes that answer reads beside the controller (0: none)
 
 
 def admin_token_path(db: str) -> Path:

@@ -47,6 +47,7 @@ class Route:
     root: str = "result"          # XML root element
     body: bool = False            # takes a JSON object body
     auth: bool = True             # needs a bearer token
+    live: bool = False            # needs the switches' live state: the controller answers
     query: tuple[str, ...] = ()   # the query parameters it knows; others are refused
     pattern: re.Pattern = field(init=False, repr=False, compare=False)
 
@@ -135,7 +136,7 @@ ROUTES: list[Route] = [
     Route("GET", f"{API}/parties/{{id}}", core_call("get_party"), root="party"),
     Route("PATCH", f"{API}/parties/{{id}}", core_call("update_party"), root="party", body=True),
     Route("GET", f"{API}/me", core_call("me"), root="party"),
-    Route("GET", f"{API}/topology", core_call("topology_view"), root="topology"),
+    Route("GET", f"{API}/topology", core_call("topology_view"), root="topology", live=True),
     Route("GET", f"{API}/events", _events, root="events", query=("since", *PAGE_QUERY)),
     Route("POST", f"{API}/services", core_call("create_service"), 201, "service", body=True),
     Route("GET", f"{API}/services", list_call("list_services"), root="services",
@@ -156,6 +157,21 @@ ROUTES: list[Route] = [
     Route("GET", f"{API}/orders", list_call("list_orders"), root="orders", query=PAGE_QUERY),
     Route("PATCH", f"{API}/orders/{{id}}", core_call("update_order"), root="order", body=True),
     Route("GET", f"{API}/openapi.json", _openapi, root="openapi"),
-    Route("GET", "/healthz", _healthz, root="health", auth=False),
-    Route("GET", "/metrics", _metrics),
+    Route("GET", "/healthz", _healthz, root="health", auth=False, live=True),
+    Route("GET", "/metrics", _metrics, live=True),
 ]
+
+
+def serves_without_controller(method: str, path: str) -> bool:
+    """True for a read an API worker answers from the database alone (the UI's
+    files, and every GET route but the live ones); a change or a live read goes
+    to the controller process."""
+    if method != "GET":
+        return False
+    if path == "/" or path.startswith("/ui/"):
+        return True
+    try:
+        route, _ = match(method, path)
+    except RequestError:
+        return True  # the worker answers 404 / 405 the same way
+    return not route.live

@@ -3,21 +3,23 @@ lock, the provisioners, and the lookups that apply the visibility rules."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 
 from controller.errors import forbidden, invalid, not_found
 from controller.model import LIVE_SERVICE_STATES, REMOVED, Actor
 from controller.provisioning import EthernetProvisioner
-from controller.schema import events, interfaces, members, parties, services
+from controller.schema import events, interfaces, members, network_down, parties, services
 from controller.store import Store
 from topology.model import Topology
 
 Row = Mapping[str, Any]
+DOWN_STALE_S = 0.5  # how old an API worker's view of down switches and links may be
 
 
 @dataclass
@@ -30,16 +32,49 @@ class Context:
     admin_token: str
     ethernet: EthernetProvisioner
     connected: set[str] = field(default_factory=set)
-    down_switches: set[str] = field(default_factory=set)
-    down_links: set[str] = field(default_factory=set)
+    # The controller that talks to the switches keeps these and writes them to
+    # `network_down`; an API worker process (`replica`) reads them from there.
+    replica: bool = False
+    _down: tuple[set[str], set[str]] = field(default_factory=lambda: (set(), set()))
+    _down_read_at: float = float("-inf")
+
+    @property
+    def down_switches(self) -> set[str]:
+        return self._network_down()[0]
+
+    @property
+    def down_links(self) -> set[str]:
+        return self._network_down()[1]
+
+    def _network_down(self) -> tuple[set[str], set[str]]:
+        if self.replica and time.monotonic() - self._down_read_at > DOWN_STALE_S:
+            with self.store.read() as conn:
+                rows = conn.execute(select(network_down.c.kind, network_down.c.name)).all()
+            self._down = ({n for k, n in rows if k == "switch"},
+                          {n for k, n in rows if k == "link"})
+            self._down_read_at = time.monotonic()
+        return self._down
+
+
+# Built once and executed with parameters: building and keying a statement costs
+# more than SQLite running it, and these run on every request.
+_RECORD = insert(events)
+_PARTY = select(parties).where(parties.c.id == bindparam("id"))
+_PARTY_BY_NAME = select(parties).where(parties.c.name == bindparam("name"))
+_OWN_INTERFACE = select(interfaces).where(interfaces.c.party_id == bindparam("party_id"),
+                                          interfaces.c.name == bindparam("name"))
+_PARTICIPANT = select(members.c.id).where(
+    members.c.service_id == bindparam("service_id"), members.c.party_id == bindparam("party_id"),
+    members.c.state != REMOVED).limit(1)
+SERVICE = select(services).where(services.c.id == bindparam("id"))
 
 
 def record(conn: Connection, ctx: Context, actor: Actor | str, action: str,
            service_id: int | None = None, party: str | None = None, **detail: Any) -> None:
     """Append to the audit log: who did what to which service or party, when."""
     who = actor if isinstance(actor, str) else actor.name
-    conn.execute(insert(events).values(at=ctx.clock(), actor=who, action=action,
-                                       service_id=service_id, party=party, detail=detail))
+    conn.execute(_RECORD, {"at": ctx.clock(), "actor": who, "action": action,
+                           "service_id": service_id, "party": party, "detail": detail})
 
 
 def require_party(actor: Actor) -> int:
@@ -54,22 +89,21 @@ def require_admin(actor: Actor) -> None:
 
 
 def party_row(conn: Connection, party_id: int) -> Row:
-    row = conn.execute(select(parties).where(parties.c.id == party_id)).mappings().first()
+    row = conn.execute(_PARTY, {"id": party_id}).mappings().first()
     if row is None:
         raise not_found("party", party_id)
     return row
 
 
 def party_by_name(conn: Connection, name: str, field_name: str) -> Row:
-    row = conn.execute(select(parties).where(parties.c.name == name)).mappings().first()
+    row = conn.execute(_PARTY_BY_NAME, {"name": name}).mappings().first()
     if row is None:
         raise invalid(field_name, f"no party named '{name}'")
     return row
 
 
 def own_interface(conn: Connection, party_id: int, name: str) -> Row:
-    row = conn.execute(select(interfaces).where(
-        interfaces.c.party_id == party_id, interfaces.c.name == name)).mappings().first()
+    row = conn.execute(_OWN_INTERFACE, {"party_id": party_id, "name": name}).mappings().first()
     if row is None:
         raise invalid("interface", f"you have no interface named '{name}'")
     return row
@@ -79,14 +113,13 @@ def is_participant(conn: Connection, service: Row, party_id: int) -> bool:
     """Owner, or a member not removed: who may see a service."""
     if service["owner_id"] == party_id:
         return True
-    return conn.execute(select(members.c.id).where(
-        members.c.service_id == service["id"], members.c.party_id == party_id,
-        members.c.state != REMOVED)).first() is not None
+    return conn.execute(_PARTICIPANT, {"service_id": service["id"],
+                                       "party_id": party_id}).first() is not None
 
 
 def visible_service(conn: Connection, actor: Actor, service_id: int) -> Row:
     """The service if the actor may see it; 404 otherwise (as if it did not exist)."""
-    row = conn.execute(select(services).where(services.c.id == service_id)).mappings().first()
+    row = conn.execute(SERVICE, {"id": service_id}).mappings().first()
     if row is None or not (actor.is_admin or is_participant(conn, row, actor.party_id)):
         raise not_found("service", service_id)
     return row

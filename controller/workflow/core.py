@@ -37,17 +37,22 @@ class ServiceCore:
     def __init__(self, topology: Topology, store: Store, admin_token: str,
                  vlan_pool: Iterable[int] = DEFAULT_VLAN_POOL,
                  clock: Callable[[], float] = time.time,
-                 lock: AbstractContextManager[Any] | None = None) -> None:
+                 lock: AbstractContextManager[Any] | None = None,
+                 replica: bool = False) -> None:
         """`lock` guards every mutation; the default RLock is green only if it is
         made after eventlet patched `threading` (Ryu's manager does so before
-        it builds the apps' contexts)."""
+        it builds the apps' contexts). A `replica` serves reads beside the
+        controller (an API worker process): it takes the state of switches and
+        links from the database and leaves the controller's start-up work alone."""
         if not admin_token:
             raise ValueError("the admin token must not be empty")
         self._ctx = Context(topology=topology, store=store, clock=clock,
                             lock=lock if lock is not None else threading.RLock(),
                             vlan_pool=vlans.check_pool(vlan_pool), admin_token=admin_token,
-                            ethernet=NullProvisioner(topology))
-        rollout.fail_interrupted(self._ctx)
+                            ethernet=NullProvisioner(topology), replica=replica)
+        if not replica:
+            rollout.fail_interrupted(self._ctx)
+            health.reset_network_status(self._ctx)
 
     @property
     def topology(self) -> Topology:

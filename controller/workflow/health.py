@@ -5,14 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select
 
 from controller.capacity import link_id, reserved_by_link
 from controller.model import ACTIVE, DEGRADED, REMOVED, Actor
-from controller.schema import interfaces, members, offers, parties, services
+from controller.schema import interfaces, members, network_down, offers, parties, services
 from controller.workflow.context import Context, record
 from controller.workflow.views import is_degraded, members_of
 from topology.model import PortRef
+
+
+def reset_network_status(ctx: Context) -> None:
+    """At start: nothing is known to be down (the switches have yet to connect)."""
+    with ctx.lock, ctx.store.transaction() as conn:
+        conn.execute(delete(network_down))
 
 
 def set_switch_connected(ctx: Context, name: str, connected: bool) -> None:
@@ -20,26 +26,33 @@ def set_switch_connected(ctx: Context, name: str, connected: bool) -> None:
     does not mark every service degraded before the switches reconnect."""
     if name not in ctx.topology.switches:
         return
-    was_down = name in ctx.down_switches
     (ctx.connected.add if connected else ctx.connected.discard)(name)
-    (ctx.down_switches.discard if connected else ctx.down_switches.add)(name)
-    if was_down == connected:
-        with ctx.store.transaction() as conn:
-            record(conn, ctx, "system", "switch_up" if connected else "switch_down",
-                   switch=name)
+    _set_down(ctx, "switch", name, not connected, "switch_up" if connected else "switch_down",
+              switch=name)
 
 
 def set_link_up(ctx: Context, end: PortRef, up: bool) -> None:
     link = ctx.topology.link_at(end)
     if link is None:
         return
-    key = link_id(link)
-    was_down = key in ctx.down_links
-    (ctx.down_links.discard if up else ctx.down_links.add)(key)
-    if was_down == up:
-        with ctx.store.transaction() as conn:
-            record(conn, ctx, "system", "link_up" if up else "link_down",
-                   link=f"{link.a}-{link.b}")
+    _set_down(ctx, "link", link_id(link), not up, "link_up" if up else "link_down",
+              link=f"{link.a}-{link.b}")
+
+
+def _set_down(ctx: Context, kind: str, name: str, down: bool, action: str,
+              **detail: str) -> None:
+    """Record a change of a switch or link, in memory and for the API workers."""
+    known = ctx.down_switches if kind == "switch" else ctx.down_links
+    if (name in known) == down:
+        return
+    (known.add if down else known.discard)(name)
+    with ctx.lock, ctx.store.transaction() as conn:
+        if down:
+            conn.execute(insert(network_down).values(kind=kind, name=name))
+        else:
+            conn.execute(delete(network_down).where(network_down.c.kind == kind,
+                                                    network_down.c.name == name))
+        record(conn, ctx, "system", action, **detail)
 
 
 def topology_view(ctx: Context, actor: Actor) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
 
 from controller import tokens, validation
 from controller.errors import conflict, forbidden, not_found, unauthorized
@@ -13,6 +13,9 @@ from controller.schema import interfaces, members, parties
 from controller.workflow import paging
 from controller.workflow.context import Context, Row, party_row, record, require_admin
 from controller.workflow.views import party_view, party_views
+
+_BY_TOKEN = select(parties.c.id, parties.c.name, parties.c.token_hash).where(
+    parties.c.token_hash == bindparam("hash"))
 
 
 def authenticate(ctx: Context, token: str | None) -> Actor:
@@ -23,8 +26,7 @@ def authenticate(ctx: Context, token: str | None) -> Actor:
         return ADMIN
     wanted = tokens.digest(token)
     with ctx.store.read() as conn:
-        row = conn.execute(select(parties.c.id, parties.c.name, parties.c.token_hash).where(
-            parties.c.token_hash == wanted)).first()
+        row = conn.execute(_BY_TOKEN, {"hash": wanted}).first()
     if row is None or not tokens.same_secret(wanted, row.token_hash):
         raise unauthorized("the bearer token is not valid")
     return Actor(is_admin=False, party_id=row.id, name=row.name)

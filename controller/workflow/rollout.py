@@ -32,7 +32,7 @@ from controller.model import (
 )
 from controller.provisioning import Pending, ProvisionResult, Settled
 from controller.schema import interfaces, members, parties, services
-from controller.workflow.context import Context, Row, record
+from controller.workflow.context import SERVICE, Context, Row, record
 from controller.workflow.views import member_rows
 from flows.intent import MemberIntent, ServiceIntent
 from topology.model import PortRef
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 
 def service_row(conn: Connection, service_id: int) -> Row:
-    return conn.execute(select(services).where(services.c.id == service_id)).mappings().one()
+    return conn.execute(SERVICE, {"id": service_id}).mappings().one()
 
 
 def live_rows(conn: Connection, service_id: int) -> list[Row]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, bindparam, select
 
 from controller.capacity import link_id
 from controller.model import ACTIVE, DEGRADED, LIVE_MEMBER_STATES, REMOVED
@@ -50,18 +50,25 @@ def party_view(conn: Connection, party: Row) -> dict[str, Any]:
     return party_views(conn, [party])[0]
 
 
+# Built once: the hottest statements are executed with parameters, not rebuilt
+# (building and keying a statement costs more than SQLite running it).
+_MEMBERS_OF = (select(members, parties.c.name.label("party"),
+                      interfaces.c.name.label("interface"), interfaces.c.switch,
+                      interfaces.c.port, interfaces.c.mac)
+               .join(parties, parties.c.id == members.c.party_id)
+               .outerjoin(interfaces, interfaces.c.id == members.c.interface_id)
+               .where(members.c.service_id.in_(bindparam("ids", expanding=True)),
+                      members.c.state != REMOVED)
+               .order_by(members.c.id))
+
+
 def members_of(conn: Connection, service_ids: list[int]) -> dict[int, list[Row]]:
     """Each service's members not removed, oldest first, with party name and
     interface: one query however many services."""
-    query = (select(members, parties.c.name.label("party"),
-                    interfaces.c.name.label("interface"), interfaces.c.switch,
-                    interfaces.c.port, interfaces.c.mac)
-             .join(parties, parties.c.id == members.c.party_id)
-             .outerjoin(interfaces, interfaces.c.id == members.c.interface_id)
-             .where(members.c.service_id.in_(service_ids), members.c.state != REMOVED)
-             .order_by(members.c.id))
     found: dict[int, list[Row]] = {service_id: [] for service_id in service_ids}
-    for row in conn.execute(query).mappings():
+    if not service_ids:
+        return found
+    for row in conn.execute(_MEMBERS_OF, {"ids": list(service_ids)}).mappings():
         found[row["service_id"]].append(row)
     return found
 

@@ -224,3 +224,16 @@ def test_openapi_document_is_json_with_every_route() -> None:
     documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
     implemented = {(r.method, r.template) for r in ROUTES}
     assert documented == implemented
+
+
+def test_api_workers_answer_reads_and_forward_changes_and_live_state() -> None:
+    from northbound.routes import serves_without_controller
+
+    for path in ("/", "/ui/app.js", "/api/v1/services", "/api/v1/services/7", "/api/v1/offers",
+                 "/api/v1/parties", "/api/v1/me", "/api/v1/events", "/api/v1/nowhere"):
+        assert serves_without_controller("GET", path), path
+    for path in ("/healthz", "/metrics", "/api/v1/topology"):
+        assert not serves_without_controller("GET", path), path
+    for method, path in (("POST", "/api/v1/services"), ("DELETE", "/api/v1/services/7"),
+                         ("POST", "/api/v1/offers/3/accept"), ("PATCH", "/api/v1/parties/1")):
+        assert not serves_without_controller(method, path), (method, path)
