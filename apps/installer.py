@@ -160,9 +160,13 @@ class Installer:
         queue.confirmed = None
         queue.epoch += 1
 
-    def lost(self, name: str, table: int, priority: int, match: tuple) -> bool:
-        """True when someone else removed a flow the switch should hold: read it back."""
-        return self._state is not None and self._state.holds(name, (table, priority, match))
+    def lost(self, name: str, table: int, priority: int, match: tuple, cookie: int) -> bool:
+        """True when someone else removed a flow the switch should hold: read it back.
+
+        The cookie tells a removal of ours (the flow of a service that is gone,
+        whose match a newer service may hold by now) from a loss."""
+        return self._state is not None and self._state.holds(name, (table, priority, match),
+                                                             cookie)
 
     def reconcile(self, name: str) -> str | None:
         """Make one switch equal to the compiled state; None on success, else the error."""

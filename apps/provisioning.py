@@ -57,7 +57,7 @@ class Provisioning(ChannelReplies, app_manager.RyuApp):
         msg = ev.msg
         switch = self.topology.switch_by_dpid(msg.datapath.id)
         if switch and self.installer.lost(switch.name, msg.table_id, msg.priority,
-                                          readback.match_value(msg.match)):
+                                          readback.match_value(msg.match), msg.cookie):
             self._queue_reconcile(switch.name)
 
     def _audit_loop(self) -> None:

@@ -13,7 +13,7 @@ nothing one measurement allocated stays in another's:
    every member on its own port of a random access switch;
 3. a controller restarted on that database: the core, `desired_intents()`,
    and the compiled state of every switch held as `apps.installer` holds it
-   (`_confirmed` tables with the LLDP flows, `_target` flow keys, `_spans`).
+   (its `NetworkState` with the LLDP flows, and what each switch confirmed).
 
 Beside them, for reference, the baseline with Ryu and the controller's apps
 imported, and the sum of the parts: what one controller process holding all
@@ -43,9 +43,7 @@ from typing import Any
 from controller.core import ServiceCore
 from controller.model import ADMIN, ETHERNET_CHANNEL, SECURE_BANDWIDTH
 from controller.store import open_store
-from flows.compiler import compile_network
 from flows.intent import MULTIPOINT, POINT_TO_MULTIPOINT, POINT_TO_POINT, ServiceIntent
-from flows.rules import SwitchTables
 from topology.model import Link, PortRef, Switch, Topology
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,26 +188,24 @@ def import_ryu_apps() -> None:
 def hold_provisioner_state(topology: Topology, intents: list[ServiceIntent],
                            step: Callable[..., None]) -> dict[str, Any]:
     """What `apps.installer.Installer` keeps once every switch is reconciled, built
-    here without Ryu (the same values): `_confirmed` tables (compiled + LLDP flows),
-    `_target` flow keys per switch, and `_spans` (intent and switches per service)."""
+    here without Ryu (the same values): the `NetworkState` (each service's
+    compiled rules per switch, with the clash indexes and the LLDP flows) and,
+    per switch, what it confirmed per service (the same rule objects)."""
     from apps.lldp import lldp_flows  # pure; apps.installer itself needs ryu.lib.hub
+    from flows.compiler import infrastructure
+    from flows.desired import NetworkState
 
     start = time.perf_counter()
-    compiled = compile_network(topology, intents)
-    confirmed = {s: SwitchTables(t.flows | lldp_flows(topology, s), t.groups, t.meters)
-                 for s, t in compiled.items()}
-    del compiled
-    step("_confirmed", seconds=time.perf_counter() - start,
-         flows=sum(len(t.flows) for t in confirmed.values()),
-         groups=sum(len(t.groups) for t in confirmed.values()),
-         meters=sum(len(t.meters) for t in confirmed.values()))
-    target = {s: {(f.table, f.priority, f.match) for f in t.flows} for s, t in confirmed.items()}
-    step("_target")
-    start = time.perf_counter()
-    spans = {i.service_id: (i, topology.subtree(m.edge_port for m in i.members).switches)
-             for i in intents if len(i.members) >= 2}
-    step("_spans", seconds=time.perf_counter() - start)
-    return {"confirmed": confirmed, "target": target, "spans": spans}
+    state = NetworkState(topology, lambda s: infrastructure() | lldp_flows(topology, s))
+    for intent in intents:
+        state.set(intent)
+    step("NetworkState", seconds=time.perf_counter() - start,
+         flows=sum(len(state.tables(s).flows) for s in topology.switches),
+         groups=sum(len(state.tables(s).groups) for s in topology.switches),
+         meters=sum(len(state.tables(s).meters) for s in topology.switches))
+    confirmed = {s: state.parts(s) for s in topology.switches}
+    step("confirmed")
+    return {"state": state, "confirmed": confirmed}
 
 
 def measure(phase: str, args: argparse.Namespace) -> list[dict[str, Any]]:

@@ -522,7 +522,8 @@ class Run:
         topology_file.write_text(TOPOLOGY_YAML)
         topology = load_topology(topology_file)
         say("starting the controller and the Mininet network (6 switches, 2 hosts)")
-        controller = stack.enter_context(started(Controller(tmp, topology_file), self.notes))
+        controller = Controller(tmp, topology_file, api_workers=args.api_workers)
+        controller = stack.enter_context(started(controller, self.notes))
         stack.push(log_tail_on_error(controller))
         net = stack.enter_context(MetroNetwork(topology, ("127.0.0.1", controller.ofp_port)))
         port = controller.api_port
@@ -667,6 +668,8 @@ def main() -> None:
                         help="serial acceptances at ~100 live services")
     parser.add_argument("--compile-services", type=int, default=4000)
     parser.add_argument("--compile-switches", type=int, default=1000)
+    parser.add_argument("--api-workers", type=int,
+                        help="the controller's --api-workers (default: its own default)")
     parser.add_argument("--skip-restart", action="store_true")
     parser.add_argument("--skip-compile", action="store_true")
     parser.add_argument("--skip-network", action="store_true",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from flows.compiler import compile_service
 from flows.diff import flow_identity
 from flows.intent import ServiceIntent
-from flows.rules import Flow, SwitchTables
+from flows.rules import Flow, SwitchTables, service_cookie
 from topology.model import Topology
 
 INFRA = -1  # owner of the infrastructure rules in the flow index
@@ -139,6 +139,12 @@ class NetworkState:
         whole = union((parts if parts is not None else self._parts[switch]).values())
         return SwitchTables(whole.flows | self._infra[switch], whole.groups, whole.meters)
 
-    def holds(self, switch: str, key: tuple) -> bool:
-        """True when `switch` should hold a flow of identity `key`."""
-        return key in self._flows.get(switch, ())
+    def holds(self, switch: str, key: tuple, cookie: int) -> bool:
+        """True when `switch` should hold a flow of identity `key` with `cookie`."""
+        owner = self._flows.get(switch, {}).get(key)
+        if owner is None:
+            return False
+        if owner == INFRA:
+            return any(flow_identity(f) == key and f.cookie == cookie
+                       for f in self._infra[switch])
+        return service_cookie(owner) == cookie

@@ -38,9 +38,12 @@ class Controller:
 
     def __init__(self, workdir: Path, topology: Path = METRO_YAML,
                  tls: tuple[Path, Path] | None = None, api_port: int | None = None,
-                 admin_token: str | None = None, ofp_port: int | None = None) -> None:
-        """Without `admin_token` the controller generates one beside its database."""
+                 admin_token: str | None = None, ofp_port: int | None = None,
+                 api_workers: int | None = None) -> None:
+        """Without `admin_token` the controller generates one beside its database;
+        without `api_workers`, it starts its default number."""
         self.workdir, self.topology, self.tls = workdir, topology, tls
+        self.api_workers = api_workers
         self.ofp_port, self.api_port = ofp_port or free_port(), api_port or free_port()
         self.db = str(workdir / "metroshare.db")
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.api_port}"
@@ -68,6 +71,8 @@ class Controller:
                "--api-port", str(self.api_port)]
         if self.tls:
             cmd += ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
+        if self.api_workers is not None:
+            cmd += ["--api-workers", str(self.api_workers)]
         env = {k: v for k, v in os.environ.items() if k != ADMIN_TOKEN_ENV}
         if self.given_token:
             env[ADMIN_TOKEN_ENV] = self.given_token

@@ -167,3 +167,17 @@ def test_a_clash_with_another_service_changes_nothing(installer) -> None:
     installer.channel.sent.clear()
     result = installer.apply(clash)
     assert not result.ok and "share VLAN" in result.error and installer.channel.sent == []
+
+
+def test_a_flow_removed_for_a_service_that_is_gone_is_no_loss(installer) -> None:
+    """The same match may belong to a newer service by the time the switch reports the
+    removal of the old one (a reused VLAN and interface): only the holder's cookie counts."""
+    from flows.rules import service_cookie
+
+    installer.apply(service(1, 1, 2))
+    installer.apply(ServiceIntent(1, 101, POINT_TO_POINT, 10, ()))
+    installer.apply(ServiceIntent(2, 101, POINT_TO_POINT, 10, (member(1), member(2))))
+    flow = next(f for f in installer.state.tables("acc1").flows if f.cookie == service_cookie(2))
+    key = (flow.table, flow.priority, flow.match)
+    assert not installer.lost("acc1", *key, service_cookie(1))
+    assert installer.lost("acc1", *key, service_cookie(2))
