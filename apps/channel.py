@@ -12,7 +12,9 @@ handler itself (the handler thread delivers the replies).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ryu.controller import ofp_event
 from ryu.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
@@ -27,6 +29,10 @@ MAX_XID = 0xFFFFFFFF
 WRITE_CHUNK = 256 * 1024  # bytes per socket write: few context switches, bounded memory
 
 
+def _same(entry: Any) -> Any:
+    return entry
+
+
 @dataclass
 class _Waiter:
     """One outstanding request: done when its last reply (or an error) arrived."""
@@ -35,6 +41,7 @@ class _Waiter:
     replies: list = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     refused: list[tuple[Op, str]] = field(default_factory=list)  # messages refused, and why
+    convert: Callable[[Any], Any] = field(default=_same)
 
 
 class ChannelError(Exception):
@@ -49,7 +56,11 @@ def _allocate_xids(datapath, count: int) -> int:
 
 
 class Channel:
-    """Outstanding requests of every switch, keyed by (dpid, xid)."""
+    """Outstanding requests, keyed by (connection, xid).
+
+    Keyed by the connection (Ryu's `Datapath`), not the dpid: a switch that
+    reconnects while its old connection is being torn down gets its replies
+    on the new one, and the old one's loss wakes only the old one's waiters."""
 
     def __init__(self) -> None:
         self._waiting: dict[tuple[int, int], _Waiter] = {}
@@ -57,34 +68,36 @@ class Channel:
 
     # -- called by the app's event handlers ---------------------------------
 
-    def on_reply(self, dpid: int, xid: int, body: list, more: bool) -> None:
-        waiter = self._waiting.get((dpid, xid))
+    def on_reply(self, datapath, xid: int, body: list, more: bool) -> None:
+        waiter = self._waiting.get((datapath, xid))
         if waiter is not None:
-            waiter.replies.extend(body)
+            # Converted as they arrive: a whole switch's parsed Ryu objects
+            # (tens of thousands) are never alive at once.
+            waiter.replies.extend(map(waiter.convert, body))
             if not more:
                 waiter.event.set()
 
-    def on_barrier_reply(self, dpid: int, xid: int) -> None:
-        self.on_reply(dpid, xid, [], more=False)
+    def on_barrier_reply(self, datapath, xid: int) -> None:
+        self.on_reply(datapath, xid, [], more=False)
 
-    def on_error(self, dpid: int, xid: int, text: str) -> bool:
+    def on_error(self, datapath, xid: int, text: str) -> bool:
         """Records an error for the request or batch message `xid`; False if unknown."""
-        if (dpid, xid) in self._ops:
-            waiter, op = self._ops[(dpid, xid)]
+        if (datapath, xid) in self._ops:
+            waiter, op = self._ops[(datapath, xid)]
             waiter.errors.append(f"{reconcile.describe(op)}: {text}")
             waiter.refused.append((op, waiter.errors[-1]))
             return True
-        waiter = self._waiting.get((dpid, xid))
+        waiter = self._waiting.get((datapath, xid))
         if waiter is None:
             return False
         waiter.errors.append(text)
         waiter.event.set()
         return True
 
-    def on_disconnect(self, dpid: int) -> None:
+    def on_disconnect(self, datapath) -> None:
         """Wakes every caller waiting on a switch that went away."""
         for (d, _), waiter in list(self._waiting.items()):
-            if d == dpid:
+            if d is datapath:
                 waiter.errors.append("switch disconnected")
                 waiter.event.set()
 
@@ -92,25 +105,24 @@ class Channel:
 
     def send_batch(self, datapath, ops: list[Op]) -> tuple[int, _Waiter]:
         """Send `ops` then a barrier; returns the barrier's xid and its waiter."""
-        dpid = datapath.id
         first = _allocate_xids(datapath, len(ops) + 1)
         waiter = _Waiter()
         chunk: list[bytes] = []
         size = 0
         for xid, op, buf in reconcile.iter_encoded(ops, first):
-            self._ops[(dpid, xid)] = (waiter, op)
+            self._ops[(datapath, xid)] = (waiter, op)
             chunk.append(buf)
             size += len(buf)
             if size >= WRITE_CHUNK:
                 datapath.send(b"".join(chunk))
                 chunk, size = [], 0
         barrier_xid = (first + len(ops)) & MAX_XID
-        self._waiting[(dpid, barrier_xid)] = waiter
+        self._waiting[(datapath, barrier_xid)] = waiter
         chunk.append(barrier_request(barrier_xid))
         datapath.send(b"".join(chunk))
         return barrier_xid, waiter
 
-    def wait_batch(self, dpid: int, barrier_xid: int, waiter: _Waiter, count: int,
+    def wait_batch(self, datapath, barrier_xid: int, waiter: _Waiter, count: int,
                    timeout: float) -> tuple[list[str], list[tuple[Op, str]]]:
         """Block until the batch's barrier reply. Returns every error (empty: all
         applied) and, of those, the ones that name a refused message, with it."""
@@ -118,18 +130,20 @@ class Channel:
             if not waiter.event.wait(timeout):
                 waiter.errors.append(f"no barrier reply within {timeout:g} s")
         finally:
-            self._waiting.pop((dpid, barrier_xid), None)
+            self._waiting.pop((datapath, barrier_xid), None)
             first = (barrier_xid - count) & MAX_XID
             for i in range(count):
-                self._ops.pop((dpid, (first + i) & MAX_XID), None)
+                self._ops.pop((datapath, (first + i) & MAX_XID), None)
         return waiter.errors, waiter.refused
 
-    def request(self, datapath, msg, timeout: float) -> list:
-        """Send a multipart request (a Ryu message) and return every reply's body."""
+    def request(self, datapath, msg, timeout: float,
+                convert: Callable[[Any], Any] = _same) -> list:
+        """Send a multipart request (a Ryu message); every reply's body, each entry
+        passed through `convert` as it arrives."""
         xid = _allocate_xids(datapath, 1)
         msg.set_xid(xid)
-        waiter = _Waiter()
-        self._waiting[(datapath.id, xid)] = waiter
+        waiter = _Waiter(convert=convert)
+        self._waiting[(datapath, xid)] = waiter
         try:
             datapath.send_msg(msg)
             if not waiter.event.wait(timeout):
@@ -138,7 +152,7 @@ class Channel:
                 raise ChannelError(f"{type(msg).__name__}: {'; '.join(waiter.errors)}")
             return waiter.replies
         finally:
-            self._waiting.pop((datapath.id, xid), None)
+            self._waiting.pop((datapath, xid), None)
 
 
 # Error codes per OFPET_* type, named by their prefix in ofproto_v1_3.
@@ -171,19 +185,19 @@ class ChannelReplies:
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def barrier_reply_handler(self, ev) -> None:
-        self.channel.on_barrier_reply(ev.msg.datapath.id, ev.msg.xid)
+        self.channel.on_barrier_reply(ev.msg.datapath, ev.msg.xid)
 
     @set_ev_cls([ofp_event.EventOFPFlowStatsReply, ofp_event.EventOFPGroupDescStatsReply,
                  ofp_event.EventOFPMeterConfigStatsReply], MAIN_DISPATCHER)
     def multipart_reply_handler(self, ev) -> None:
         msg = ev.msg
         more = bool(msg.flags & msg.datapath.ofproto.OFPMPF_REPLY_MORE)
-        self.channel.on_reply(msg.datapath.id, msg.xid, msg.body, more)
+        self.channel.on_reply(msg.datapath, msg.xid, msg.body, more)
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def error_msg_handler(self, ev) -> None:
         msg = ev.msg
         text = error_text(msg.type, msg.code)
-        if not self.channel.on_error(msg.datapath.id, msg.xid, text):
+        if not self.channel.on_error(msg.datapath, msg.xid, text):
             self.logger.warning("switch dpid %#x sent an error for xid %#x: %s",
                                 msg.datapath.id or 0, msg.xid, text)

@@ -39,3 +39,11 @@ class MetroshareContext:
                                 admin_token=resolve_admin_token(_settings.db))
         # switch name -> ryu Datapath, for every switch of the topology that is connected
         self.connected: dict[str, Any] = {}
+
+    def switch_of(self, datapath: Any) -> Any:
+        """The topology switch a connection speaks for, or None: a stranger, a second
+        connection claiming a connected switch's dpid, or one already replaced."""
+        switch = self.topology.switch_by_dpid(datapath.id) if datapath.id is not None else None
+        if switch is None or self.connected.get(switch.name) is not datapath:
+            return None
+        return switch

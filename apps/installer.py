@@ -18,13 +18,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ryu.lib import hub
 
 from apps import readback
 from apps.channel import Channel, ChannelError
-from apps.lldp import lldp_flows
 from controller import metrics
 from controller.provisioning import INSTALLED, ProvisionResult, Settled
 from flows.compiler import infrastructure
@@ -81,9 +80,8 @@ class Pending:
         errors: list[str] = []
         for switch in self.span:
             ticket = self.tickets.get(switch)
-            if ticket is None:  # the service's rules there did not change
-                connected = switch in self.installer.datapaths
-                statuses[switch] = INSTALLED if connected else NOT_CONNECTED
+            if ticket is None:  # its rules there did not change: as installed as before
+                statuses[switch] = INSTALLED
                 continue
             ticket.done.wait()
             statuses[switch] = ticket.status
@@ -110,8 +108,9 @@ class Installer:
     def state(self) -> NetworkState:
         """What is installed, as this provisioner made it; seeded once from the core.
 
-        Seeded once, not re-read on every reconnect: an accepted member is not
-        yet in the core's `desired_intents()` while its `apply` is running.
+        Seeded once, before the first change (the provisioning app does it at
+        start): seeded inside a change, it would take that change, already
+        committed, as installed. The audit re-derives it later (`resync`).
         """
         if self._state is None:
             state = NetworkState(self.topology, self._infrastructure)
@@ -123,8 +122,29 @@ class Installer:
             self._state = state
         return self._state
 
-    def _infrastructure(self, switch: str) -> frozenset[Flow]:
-        return infrastructure() | lldp_flows(self.topology, switch)
+    def resync(self) -> None:
+        """The database is the only desired state: re-derive it and correct this
+        provisioner's own state where it differs (the audit's reconciliation then
+        makes the switches agree). Run by the audit, never during a change."""
+        if self._state is None:
+            return  # not seeded yet: it will be from the database
+        wanted = {i.service_id: i for i in self._desired_intents() if i.members}
+        for sid in sorted(wanted.keys() | self._state.intents.keys()):
+            have = self._state.intents.get(sid)
+            want = wanted.get(sid) or replace(have, members=())
+            if want == have:
+                continue
+            try:
+                changed = self._state.set(want)
+            except ValueError as exc:
+                LOG.error("service %d not installed: %s", sid, exc)
+                continue
+            if changed:
+                LOG.warning("service %d: the provisioner's state differed from the database "
+                            "on %s; corrected", sid, ", ".join(s for s, _ in changed))
+
+    def _infrastructure(self, switch: str) -> SwitchTables:
+        return infrastructure(self.topology, switch)
 
     # -- the core's EthernetProvisioner ---------------------------------------
 
@@ -261,7 +281,7 @@ class Installer:
         started = time.monotonic()
         barrier_xid, waiter = self.channel.send_batch(datapath, ops)
         metrics.FLOW_MODS_SENT.inc(sum(op.kind.startswith("flow") for op in ops))
-        errors, refused = self.channel.wait_batch(datapath.id, barrier_xid, waiter, len(ops),
+        errors, refused = self.channel.wait_batch(datapath, barrier_xid, waiter, len(ops),
                                                   BARRIER_TIMEOUT_S)
         metrics.BARRIER_SECONDS.labels(switch=switch).observe(time.monotonic() - started)
         if errors:
@@ -273,12 +293,12 @@ class Installer:
         ofp, parser = datapath.ofproto, datapath.ofproto_parser
         flows = self.channel.request(datapath, parser.OFPFlowStatsRequest(
             datapath, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY),
-            READBACK_TIMEOUT_S)
+            READBACK_TIMEOUT_S, readback.flow_value)
         groups = self.channel.request(datapath, parser.OFPGroupDescStatsRequest(datapath),
-                                      READBACK_TIMEOUT_S)
+                                      READBACK_TIMEOUT_S, readback.group_value)
         meters = self.channel.request(datapath, parser.OFPMeterConfigStatsRequest(
-            datapath, meter_id=ofp.OFPM_ALL), READBACK_TIMEOUT_S)
-        return readback.tables_value(flows, groups, meters)
+            datapath, meter_id=ofp.OFPM_ALL), READBACK_TIMEOUT_S, readback.meter_value)
+        return SwitchTables(frozenset(flows), frozenset(groups), frozenset(meters))
 
 
 def _blame(refused: list[tuple[Op, str]], before: dict[int, SwitchTables],

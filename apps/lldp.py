@@ -2,34 +2,21 @@
 
 Each switch sends a probe out of every fiber port naming itself (dpid) and
 the port; the neighbour's rule hands it to the controller, which compares
-the sender with what the topology file says is at the other end. Only fiber
-ports get the packet-in rule, so customers can neither reach the controller
-nor fake a link. Pure: frames are built and parsed with `struct`.
+the sender with what the topology file says is at the other end. The rule
+is infrastructure of the declared pipeline (`flows.compiler.infrastructure`):
+only untagged probes on fiber ports match it, through a meter, so customers
+can neither reach the controller nor fake a link. Pure: frames are built and
+parsed with `struct`.
 """
 
 from __future__ import annotations
 
 import struct
 
-from flows.rules import Flow, match
+from flows.pipeline import ETH_TYPE_LLDP, LLDP_MAC
 from topology.model import PortRef, Topology
 
-LLDP_COOKIE = 0x6D6C << 48  # "ml": metroshare LLDP, apart from service and infra cookies
-LLDP_PRIORITY = 3000        # above every service band of flows.pipeline
-LLDP_MAC = "01:80:c2:00:00:0e"
-ETH_TYPE_LLDP = 0x88CC
-OFPP_CONTROLLER = 0xFFFFFFFD
 _SOURCE_MAC = bytes.fromhex("0e0000000001")  # locally administered, never a member MAC
-
-
-def lldp_flows(topology: Topology, switch: str) -> frozenset[Flow]:
-    """One packet-in rule per fiber port of `switch`: LLDP probes to the controller."""
-    return frozenset(
-        Flow(table=0, priority=LLDP_PRIORITY,
-             match=match(in_port=port, eth_type=ETH_TYPE_LLDP, eth_dst=LLDP_MAC),
-             actions=(("output", OFPP_CONTROLLER),), cookie=LLDP_COOKIE)
-        for port in topology.trunk_ports(switch)
-    )
 
 
 def _tlv(kind: int, value: bytes) -> bytes:

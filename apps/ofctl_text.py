@@ -63,5 +63,5 @@ def group_text(group: Group) -> str:
 
 def meter_text(meter: Meter) -> str:
     """The argument of `ovs-ofctl add-meter`."""
-    return (f"meter={meter.meter_id},kbps,burst,"
+    return (f"meter={meter.meter_id},{'pktps' if meter.pktps else 'kbps'},burst,"
             f"band=type=drop,rate={meter.rate_kbps},burst_size={meter.burst_kb}")

@@ -21,7 +21,7 @@ OFPFC_ADD, OFPFC_DELETE, OFPFC_DELETE_STRICT = 0, 3, 4
 OFPGC_ADD, OFPGC_MODIFY, OFPGC_DELETE = 0, 1, 2
 OFPMC_ADD, OFPMC_MODIFY, OFPMC_DELETE = 0, 1, 2
 OFPGT_ALL = 0
-OFPMF_KBPS, OFPMF_BURST = 0x1, 0x4
+OFPMF_KBPS, OFPMF_PKTPS, OFPMF_BURST = 0x1, 0x2, 0x4
 OFPMBT_DROP = 1
 OFPTT_ALL = 0xFF
 OFPP_CONTROLLER, OFPP_ANY = 0xFFFFFFFD, 0xFFFFFFFF
@@ -150,12 +150,17 @@ def group_mod(group: Group, command: int, xid: int) -> bytes:
                            command, OFPGT_ALL, group.group_id) + buckets
 
 
+def meter_flags(meter: Meter) -> int:
+    """KBPS | BURST for a member's policer; PKTPS | BURST for the packet-in cap."""
+    return (OFPMF_PKTPS if meter.pktps else OFPMF_KBPS) | OFPMF_BURST
+
+
 def meter_mod(meter: Meter, command: int, xid: int) -> bytes:
     band = b""
     if command != OFPMC_DELETE:
         band = _DROP_BAND.pack(OFPMBT_DROP, _DROP_BAND.size, meter.rate_kbps, meter.burst_kb)
     return _METER_MOD.pack(OFP_VERSION, OFPT_METER_MOD, _METER_MOD.size + len(band), xid,
-                           command, OFPMF_KBPS | OFPMF_BURST, meter.meter_id) + band
+                           command, meter_flags(meter), meter.meter_id) + band
 
 
 def barrier_request(xid: int) -> bytes:

@@ -19,9 +19,11 @@ from ryu.ofproto import ofproto_v1_3
 from apps import lldp, ofwire
 from apps.context import MetroshareContext
 from apps.events import EventSwitchDown, EventSwitchUp
+from flows import pipeline
 from topology.model import PortRef
 
-PROBE_INTERVAL_S = 5.0
+# The packet-in cap of each switch (flows.compiler.probe_meter) is sized from it.
+PROBE_INTERVAL_S = pipeline.PROBE_INTERVAL_S
 SILENT_AFTER_S = 3 * PROBE_INTERVAL_S  # a fiber link with no probe this long is reported
 
 
@@ -39,6 +41,7 @@ class OperationalState(app_manager.RyuApp):
         super().__init__(*args, **kwargs)
         context: MetroshareContext = kwargs["metroshare"]
         self.core = context.core
+        self.switch_of = context.switch_of  # None for a connection that is not the switch's
         self.topology = context.topology
         self.datapaths: dict[str, object] = {}
         self.last_probe: dict[PortRef, float] = {}  # fiber port -> when a correct probe arrived
@@ -69,7 +72,7 @@ class OperationalState(app_manager.RyuApp):
     @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
     def port_status_handler(self, ev) -> None:
         msg = ev.msg
-        switch = self.topology.switch_by_dpid(msg.datapath.id)
+        switch = self.switch_of(msg.datapath)
         if switch is None:
             return
         ref = PortRef(switch.name, msg.desc.port_no)
@@ -82,7 +85,7 @@ class OperationalState(app_manager.RyuApp):
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     def packet_in_handler(self, ev) -> None:
         msg = ev.msg
-        switch = self.topology.switch_by_dpid(msg.datapath.id)
+        switch = self.switch_of(msg.datapath)
         sender = lldp.parse_probe(bytes(msg.data))
         if switch is None or sender is None:
             return

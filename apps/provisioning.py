@@ -21,6 +21,8 @@ from apps.context import MetroshareContext
 from apps.events import EventSwitchDown, EventSwitchUp
 from apps.installer import AUDIT_INTERVAL_S, Installer
 
+RETRY_FIRST_S = 1.0  # a failed reconciliation is tried again after this, then twice as long
+
 
 class Provisioning(ChannelReplies, app_manager.RyuApp):
     OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
@@ -30,8 +32,13 @@ class Provisioning(ChannelReplies, app_manager.RyuApp):
         super().__init__(*args, **kwargs)
         context: MetroshareContext = kwargs["metroshare"]
         self.topology = context.topology
+        self.switch_of = context.switch_of  # None for a connection that is not the switch's
         self.channel = Channel()
+        self.core = context.core
         self.installer = Installer(context.topology, self.channel, context.core.desired_intents)
+        # Seeded now, before the API serves anything: seeded at the first change, it
+        # would read that change as already installed.
+        self.installer.state  # noqa: B018
         context.core.set_provisioner("ethernet", self.installer)
         self.reconcile_due: set[str] = set()  # switches with a reconciliation queued
         self.stopping = hub.Event()
@@ -48,20 +55,21 @@ class Provisioning(ChannelReplies, app_manager.RyuApp):
 
     @set_ev_cls(EventSwitchDown)
     def switch_down_handler(self, ev: EventSwitchDown) -> None:
-        self.channel.on_disconnect(ev.datapath.id)
+        self.channel.on_disconnect(ev.datapath)
         self.installer.switch_disconnected(ev.switch.name, ev.datapath)
 
     @set_ev_cls(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
     def flow_removed_handler(self, ev) -> None:
         """Someone deleted a flow the switch should hold (e.g. `ovs-ofctl del-flows`)."""
         msg = ev.msg
-        switch = self.topology.switch_by_dpid(msg.datapath.id)
+        switch = self.switch_of(msg.datapath)
         if switch and self.installer.lost(switch.name, msg.table_id, msg.priority,
                                           readback.match_value(msg.match), msg.cookie):
             self._queue_reconcile(switch.name)
 
     def _audit_loop(self) -> None:
         while not self.stopping.wait(AUDIT_INTERVAL_S):
+            self.installer.resync()
             for name in list(self.installer.datapaths):
                 self._queue_reconcile(name, audit=True)
 
@@ -72,9 +80,20 @@ class Provisioning(ChannelReplies, app_manager.RyuApp):
             hub.spawn(self._reconcile, name, audit)
 
     def _reconcile(self, name: str, audit: bool) -> None:
+        """Reconcile; a failure is tried again at once with backoff (1 s, 2 s, ... up
+        to the audit interval) for as long as the switch stays connected."""
         self.reconcile_due.discard(name)
-        error = self.installer.reconcile(name)
-        if error:
-            self.logger.error("switch %s not reconciled: %s", name, error)
-        elif not audit:  # an audit that finds something logs what it sends (installer)
-            self.logger.info("switch %s reconciled with the desired state", name)
+        backoff = RETRY_FIRST_S
+        while True:
+            error = self.installer.reconcile(name)
+            if not error:
+                self.core.confirm_removals(name)
+                if not audit or backoff > RETRY_FIRST_S:  # an audit logs what it sends
+                    self.logger.info("switch %s reconciled with the desired state", name)
+                return
+            self.logger.error("switch %s not reconciled: %s; trying again in %g s",
+                              name, error, backoff)
+            if self.stopping.wait(backoff) or name not in self.installer.datapaths \
+                    or name in self.reconcile_due:  # gone, or a newer request took over
+                return
+            backoff = min(backoff * 2, AUDIT_INTERVAL_S)

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from apps import ofwire
 from flows.rules import Action, Flow, Group, Meter, SwitchTables
 
 OFPVID_PRESENT = 0x1000
 _OFPIT_GOTO_TABLE, _OFPIT_APPLY_ACTIONS, _OFPIT_METER = 1, 4, 6
+_OFPMBT_DROP = 1
+_PLAIN_BUCKET = (0, ofwire.OFPP_ANY, ofwire.OFPG_ANY)  # weight 0, nothing watched
 
 
 def _canonical(value: object) -> object:
@@ -47,7 +50,11 @@ def action_value(action: object) -> Action:
 
 
 def flow_value(stats: object) -> Flow:
-    """An `OFPFlowStats` entry as a `Flow`."""
+    """An `OFPFlowStats` entry as a `Flow`.
+
+    Flags and timeouts are not part of a `Flow`: an entry whose flags or
+    timeouts differ from what the installer sets reads back with a marker
+    action, so it never equals the compiled flow and is replaced."""
     actions: tuple[Action, ...] = ()
     goto = meter = None
     for inst in stats.instructions:
@@ -59,22 +66,36 @@ def flow_value(stats: object) -> Flow:
             meter = inst.meter_id
         else:
             actions += (("unknown-instruction", inst.type),)
+    if (stats.flags, stats.idle_timeout, stats.hard_timeout) != (ofwire.OFPFF_SEND_FLOW_REM, 0, 0):
+        actions += (("unknown-flags", stats.flags, stats.idle_timeout, stats.hard_timeout),)
     return Flow(table=stats.table_id, priority=stats.priority,
                 match=match_value(stats.match), actions=actions,
                 goto=goto, meter=meter, cookie=stats.cookie)
 
 
 def group_value(desc: object) -> Group:
-    """An `OFPGroupDescStats` entry as a `Group` (metroshare only uses ALL groups)."""
+    """An `OFPGroupDescStats` entry as a `Group` (metroshare only uses ALL groups:
+    another type, or a bucket with a weight or a watch, reads back as unequal)."""
     buckets = tuple(tuple(action_value(a) for a in b.actions) for b in desc.buckets)
+    odd = [(b.weight, b.watch_port, b.watch_group) for b in desc.buckets
+           if (b.weight, b.watch_port, b.watch_group) != _PLAIN_BUCKET]
+    if desc.type != ofwire.OFPGT_ALL or odd:
+        buckets += ((("unknown-group", desc.type, tuple(odd)),),)
     return Group(group_id=desc.group_id, buckets=buckets)
 
 
 def meter_value(config: object) -> Meter:
-    """An `OFPMeterConfigStats` entry as a `Meter` (one DROP band)."""
+    """An `OFPMeterConfigStats` entry as a `Meter` (one DROP band in kb/s with a
+    burst, or in packets/s with a burst for the packet-in cap: other flags, another
+    band type or more bands read back as unequal)."""
     band = config.bands[0] if config.bands else None
-    return Meter(meter_id=config.meter_id, rate_kbps=band.rate if band else 0,
-                 burst_kb=band.burst_size if band else 0)
+    pktps = config.flags == ofwire.OFPMF_PKTPS | ofwire.OFPMF_BURST
+    plain = ((pktps or config.flags == ofwire.OFPMF_KBPS | ofwire.OFPMF_BURST)
+             and len(config.bands) == 1 and band.type == _OFPMBT_DROP)
+    if not plain:
+        return Meter(meter_id=config.meter_id, rate_kbps=-1, burst_kb=-1)
+    return Meter(meter_id=config.meter_id, rate_kbps=band.rate, burst_kb=band.burst_size,
+                 pktps=pktps)
 
 
 def tables_value(flows: Iterable[object], groups: Iterable[object],

@@ -5,13 +5,14 @@ on a socket bound to `wsapi_host:wsapi_port`; in Ryu 4.34 its TLS branch
 hands a socket wrapper to eventlet as if it were the WSGI app, so it cannot
 serve HTTPS. This app therefore runs the same eventlet WSGI server itself,
 on `--api-host:--api-port`, wrapped in TLS when `--tls-cert/--tls-key` are
-given and plain HTTP otherwise (meant for loopback development).
+given and plain HTTP otherwise (loopback, or `--insecure-http`). The server
+is `northbound.http_server`'s (header deadline, bounded pool, HSTS); without
+API workers this process also enforces the request rate (`--api-rate`).
 """
 
 from __future__ import annotations
 
 import ctypes
-import ipaddress
 import logging
 import os
 import shutil
@@ -22,14 +23,14 @@ import sys
 import tempfile
 
 import eventlet
-import eventlet.wsgi
-from eventlet.green import ssl
 from ryu.base import app_manager
 from ryu.lib import hub
 
 from apps.context import MetroshareContext
-from metroshare.settings import ADMIN_TOKEN_ENV, resolve_admin_token
+from metroshare.settings import ADMIN_TOKEN_ENV, is_loopback, resolve_admin_token
+from northbound import http_server
 from northbound.app import NorthboundApp
+from northbound.ratelimit import RateLimited, RateLimiter
 
 IDLE_TIMEOUT_S = 60  # drops clients that open a connection and say nothing
 WORKER_CHECK_S = 1.0
@@ -58,17 +59,14 @@ class RestApi(app_manager.RyuApp):
         except OSError as exc:
             self.logger.error("cannot serve the API on %s:%d: %s", host, port, exc.strerror)
             raise SystemExit(1) from None
-        scheme = "http"
+        scheme, tls, app = "http", None, self.site
         if settings.tls_cert:
             scheme = "https"
             if not settings.api_workers:  # else each worker wraps its connections
-                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-                context.minimum_version = ssl.TLSVersion.TLSv1_2
-                context.load_cert_chain(str(settings.tls_cert), str(settings.tls_key))
-                sock = context.wrap_socket(sock, server_side=True)
-        elif not _is_loopback(host):
-            self.logger.warning("API on %s is plain HTTP: tokens cross the network in clear; "
-                                "give --tls-cert and --tls-key", host)
+                tls = http_server.tls_context(settings.tls_cert, settings.tls_key)
+        elif not is_loopback(host):
+            self.logger.warning("API on %s is plain HTTP (--insecure-http): tokens cross the "
+                                "network in clear; give --tls-cert and --tls-key", host)
         shown = f"[{host}]" if ":" in host else host
         self.logger.info("northbound API and web UI at %s://%s:%d/", scheme, shown, port)
         if settings.api_workers:
@@ -77,9 +75,12 @@ class RestApi(app_manager.RyuApp):
             self.workers = ApiWorkers(settings, public, self.logger)
             sock = eventlet.listen(self.workers.controller_socket, family=socket.AF_UNIX)
             self.workers.start()
+        elif settings.api_rate:  # else the workers, which accept, enforce it
+            app = RateLimited(self.site, RateLimiter(settings.api_rate, settings.api_burst),
+                              self.site)
         self.server_thread = hub.spawn(
-            eventlet.wsgi.server, sock, self.site, log=_AccessLog(self.logger),
-            socket_timeout=None if settings.api_workers else IDLE_TIMEOUT_S)
+            http_server.serve, sock, app, _AccessLog(self.logger),
+            None if settings.api_workers else IDLE_TIMEOUT_S, tls)
 
     def stop(self) -> None:
         if self.workers is not None:
@@ -116,6 +117,9 @@ class ApiWorkers:
                "--idle-timeout", str(IDLE_TIMEOUT_S)]
         if s.tls_cert:
             cmd += ["--tls-cert", str(s.tls_cert), "--tls-key", str(s.tls_key)]
+        if s.api_rate:  # each worker enforces its share: the kernel spreads the connections
+            cmd += ["--api-rate", str(s.api_rate / s.api_workers),
+                    "--api-burst", str(max(1.0, s.api_burst / s.api_workers))]
         env = {**os.environ, ADMIN_TOKEN_ENV: resolve_admin_token(s.db)}
         return subprocess.Popen(cmd, pass_fds=(self.public.fileno(),), env=env,
                                 preexec_fn=_as_worker)
@@ -149,13 +153,6 @@ def _as_worker() -> None:
     that answers the switches and makes the changes."""
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     os.nice(WORKER_NICENESS)
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 class _AccessLog:

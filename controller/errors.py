@@ -33,6 +33,14 @@ def forbidden(message: str) -> ServiceError:
     return ServiceError(403, "forbidden", message)
 
 
+def account_suspended(party: str) -> ServiceError:
+    """403: a suspended party reads, but every change it asks for is refused."""
+    return ServiceError(403, "account_suspended",
+                        f"the account of party '{party}' is suspended: it may read but not "
+                        "create, offer, accept, decline, withdraw, leave or tear down until "
+                        "the provider resumes it")
+
+
 def not_found(what: str, ident: object) -> ServiceError:
     return ServiceError(404, "not_found", f"no {what} {ident}")
 

@@ -67,7 +67,8 @@ BARRIER_SECONDS = Histogram(
 STATES = {
     "services": (model.PENDING, model.ACTIVE, model.DEGRADED, model.DELETED),
     "offers": model.OFFER_STATES,
-    "members": (model.ACCEPTED, model.PROVISIONED, model.FAILED),
+    "members": (model.ACCEPTED, model.PROVISIONED, model.FAILED, model.LEAVING,
+                model.SUSPENDED),
 }
 STATE_HELP = {
     "services": "Services by state.",

@@ -28,6 +28,16 @@ LIVE_SERVICE_STATES = (PENDING, ACTIVE)
 # Member states; `removed` members (left, removed, torn down) are history only.
 ACCEPTED, PROVISIONED, FAILED, REMOVED = "accepted", "provisioned", "failed", "removed"
 LIVE_MEMBER_STATES = (ACCEPTED, PROVISIONED)
+# A member that left (or was removed, or whose service was torn down) while a
+# switch on its path had not yet confirmed the removal of its rules: it still
+# holds its interface, the VLAN and its link reservations until that switch does.
+LEAVING = "leaving"
+# A member of a party the provider suspended: its rules are removed, and it keeps
+# its interface, the VLAN and its reservations until the party is resumed.
+SUSPENDED = "suspended"
+HOLDING_MEMBER_STATES = (ACCEPTED, PROVISIONED, LEAVING, SUSPENDED)
+# A switch's provisioning status while it has yet to confirm a removal.
+REMOVAL_PENDING = "removal_pending"
 
 # Offer states.
 OFFER_PENDING, DECLINED, WITHDRAWN, EXPIRED = "pending", "declined", "withdrawn", "expired"
@@ -40,7 +50,10 @@ ORDER_OPEN, ORDER_FULFILLED, ORDER_CANCELLED = "open", "fulfilled", "cancelled"
 DEFAULT_OFFER_TTL_S = 7 * 24 * 3600
 MAX_OFFER_TTL_S = 365 * 24 * 3600
 DEFAULT_VLAN_POOL = range(2, 4095)
-MAX_BANDWIDTH_MBPS = 10**7
+# A member's meter rate is bandwidth_mbps × 1000 kb/s (flows/compiler.py `meter_for`;
+# its burst is a tenth of that): OpenFlow carries both in 32 bits.
+MAX_METER_RATE_KBPS = 2**32 - 1
+MAX_BANDWIDTH_MBPS = MAX_METER_RATE_KBPS // 1000   # 4294967 Mb/s
 
 
 def role_for(service_type: str | None, is_owner: bool) -> str:

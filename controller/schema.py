@@ -8,6 +8,7 @@ service, one interface per edge port.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from sqlalchemy import (
@@ -22,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    func,
     inspect,
     select,
     text,
@@ -93,8 +95,10 @@ members = Table(
 )
 
 _LIVE_MEMBER = text("state IN ('accepted', 'provisioned')")
-Index("uq_live_member_interface", members.c.interface_id, unique=True,
-      sqlite_where=_LIVE_MEMBER, postgresql_where=_LIVE_MEMBER)
+# An interface is held by a live member, or by one whose removal a switch has yet to confirm.
+_HOLDING_MEMBER = text("state IN ('accepted', 'provisioned', 'leaving', 'suspended')")
+INTERFACE_HOLDER = Index("uq_live_member_interface", members.c.interface_id, unique=True,
+                         sqlite_where=_HOLDING_MEMBER, postgresql_where=_HOLDING_MEMBER)
 Index("uq_live_member_party", members.c.service_id, members.c.party_id, unique=True,
       sqlite_where=_LIVE_MEMBER, postgresql_where=_LIVE_MEMBER)
 
@@ -113,6 +117,12 @@ offers = Table(
     Column("owner_id", Integer, ForeignKey("parties.id")),
 )
 Index("ix_offers_state_expiry", offers.c.state, offers.c.expires_at)
+# At most one pending offer per (service, addressee); open invitations have no
+# addressee (NULL) and are not limited.
+_PENDING_OFFER = text("state = 'pending'")
+PENDING_OFFER_INDEX = Index("uq_pending_offer_party", offers.c.service_id, offers.c.party_id,
+                            unique=True, sqlite_where=_PENDING_OFFER,
+                            postgresql_where=_PENDING_OFFER)
 
 reservations = Table(
     "reservations", metadata,
@@ -180,6 +190,15 @@ network_down = Table(
     Column("name", String(140), primary_key=True),   # switch name | link id
 )
 
+# Tags free again, with when they were freed: allocation takes a tag never used
+# first, then the one freed longest ago, so a tag whose stale rules might still
+# sit on a switch is the last to be reused. A tag leaves this table when taken.
+vlan_freed = Table(
+    "vlan_freed", metadata,
+    Column("vlan", Integer, primary_key=True),
+    Column("at", Float, nullable=False, index=True),
+)
+
 APP_TABLES = (parties, interfaces, services, members, offers, reservations, orders, events)
 
 
@@ -208,10 +227,30 @@ def _add_network_down_v4(conn: Connection) -> None:
     network_down.create(conn, checkfirst=True)
 
 
+def _hold_until_removal_confirmed_v5(conn: Connection) -> None:
+    # A leaving or suspended member keeps its interface: the partial unique index covers it.
+    conn.execute(text("DROP INDEX IF EXISTS uq_live_member_interface"))
+    INTERFACE_HOLDER.create(conn)
+    vlan_freed.create(conn, checkfirst=True)
+
+
+def _one_pending_offer_per_party_v6(conn: Connection) -> None:
+    # The newest pending offer of each (service, addressee) stays; older ones are withdrawn.
+    newest = select(func.max(offers.c.id)).where(
+        offers.c.state == "pending", offers.c.party_id.is_not(None)).group_by(
+        offers.c.service_id, offers.c.party_id)
+    conn.execute(update(offers).where(offers.c.state == "pending",
+                                      offers.c.party_id.is_not(None),
+                                      offers.c.id.not_in(newest))
+                 .values(state="withdrawn", decided_at=time.time()))
+    PENDING_OFFER_INDEX.create(conn, checkfirst=True)
+
+
 # MIGRATIONS[i] brings the schema from version i to i + 1. Append only; a
 # later change alters tables here and updates the Table definitions above.
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
-    _create_v1, _add_write_gate_v2, _index_request_paths_v3, _add_network_down_v4)
+    _create_v1, _add_write_gate_v2, _index_request_paths_v3, _add_network_down_v4,
+    _hold_until_removal_confirmed_v5, _one_pending_offer_per_party_v6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -33,6 +33,8 @@ _CLASHES = (
      "the name was taken by a concurrent request"),
     (("interfaces.switch", "interfaces.mac"), "interface_busy",
      "the port or MAC was registered by a concurrent request"),
+    (("offers.service_id, offers.party_id", "uq_pending_offer_party"), "offer_exists",
+     "the party was offered the service in a concurrent request"),
 )
 
 

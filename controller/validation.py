@@ -8,6 +8,7 @@ or written to the store.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from controller.errors import invalid
@@ -23,8 +24,14 @@ from controller.model import (
 )
 from topology.model import PortRef, Topology
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+# Matched with `fullmatch`: `re.match` with `$` also accepts a trailing newline.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+MAX_NAME = 64
+# What a name may not hold: control characters (Cc), invisible formatting ones (Cf:
+# U+200B zero width space, U+202E right-to-left override, U+FEFF ...), lone
+# surrogates (Cs) and line or paragraph separators (Zl, Zp).
+HIDDEN_CATEGORIES = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))
 MAX_CHANNELS = 100_000
 MAX_TEXT = 200
 MAX_QUANTITY = 1e12
@@ -57,13 +64,30 @@ def integer(value: Any, field: str, low: int, high: int) -> int:
 def text(value: Any, field: str, max_len: int = MAX_TEXT, min_len: int = 1) -> str:
     if not isinstance(value, str) or not min_len <= len(value) <= max_len:
         raise invalid(field, f"must be a string of {min_len} to {max_len} characters")
-    if any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in value):
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
         raise invalid(field, "must not contain control characters or lone surrogates")
     return value
 
 
+def hidden_character(value: str) -> str | None:
+    """The first control or invisible formatting character of `value`, or None."""
+    return next((c for c in value if unicodedata.category(c) in HIDDEN_CATEGORIES), None)
+
+
+def service_name(value: Any, field: str) -> str:
+    """1 to 64 characters, none of them control or invisible (a name is shown to others)."""
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_NAME:
+        raise invalid(field, f"must be a string of 1 to {MAX_NAME} characters")
+    hidden = hidden_character(value)
+    if hidden is not None:
+        raise invalid(field, f"must not contain control or invisible formatting characters "
+                             f"(U+{ord(hidden):04X} at position {value.index(hidden)})")
+    return value
+
+
 def name(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not NAME.match(value):
+    """A party or interface name: 1 to 64 of [A-Za-z0-9_.-], matched in full."""
+    if not isinstance(value, str) or not NAME.fullmatch(value):
         raise invalid(field, "must be 1 to 64 letters, digits, '_', '.' or '-', "
                              f"starting with a letter or digit, got {value!r}")
     return value
@@ -109,7 +133,7 @@ def interfaces(body: Any, topology: Topology) -> list[dict[str, Any]]:
             "mac": text(entry["mac"], f"{where}.mac", 17).lower(),
             "location": text(entry.get("location", ""), f"{where}.location", min_len=0),
         }
-        if not MAC.match(iface["mac"]) or int(iface["mac"][:2], 16) & 1 \
+        if not MAC.fullmatch(iface["mac"]) or int(iface["mac"][:2], 16) & 1 \
                 or iface["mac"] == "00:00:00:00:00:00":
             raise invalid(f"{where}.mac", f"must be a unicast MAC like 00:00:00:00:00:01, "
                                           f"got {entry['mac']!r}")
@@ -173,7 +197,7 @@ def new_service(body: Any) -> dict[str, Any]:
     body = fields(body, "", ("name", "kind", "attributes", "interface"))
     if body["kind"] not in KINDS:
         raise invalid("kind", f"must be one of {', '.join(KINDS)}, got {body['kind']!r}")
-    return {"name": text(body["name"], "name", 64), "kind": body["kind"],
+    return {"name": service_name(body["name"], "name"), "kind": body["kind"],
             "attributes": attributes(body["kind"], body["attributes"]),
             "interface": name(body["interface"], "interface")}
 

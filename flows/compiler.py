@@ -8,6 +8,7 @@ rule counts.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -21,15 +22,21 @@ from flows.intent import (
 )
 from flows.pipeline import (
     CLASSIFY,
+    ETH_TYPE_LLDP,
     FORWARD,
+    LLDP_MAC,
     PRIORITY_ACCEPT,
     PRIORITY_FLOOD,
+    PRIORITY_PROBE,
     PRIORITY_UNICAST,
+    PROBE_INTERVAL_S,
     TABLES,
     TO_ROOT,
     Table,
 )
 from flows.rules import (
+    COOKIE_LLDP,
+    OFPP_CONTROLLER,
     VLAN_UNTAGGED,
     Action,
     Flow,
@@ -43,6 +50,10 @@ from topology.model import Subtree, Topology
 
 MAX_METER_ID = 0xFFFF0000  # OFPM_MAX
 BURST_SECONDS = 0.1        # a meter's burst: this much traffic at the full rate
+# Meter ids: a member's meter is its member id, 1..MAX_METER_ID - 1; the one id
+# above them is reserved for the packet-in cap every switch with a fiber port has.
+PROBE_METER_ID = MAX_METER_ID
+PROBE_HEADROOM = 4         # the packet-in cap admits this many times the probes due
 
 
 @dataclass(frozen=True)
@@ -70,7 +81,7 @@ def compile_network(
     for plan in _plans(topology, intents):
         for name in plan.subtree.ports:
             reaching[name].append(plan)
-    return {name: _compile(reaching[name], name) for name in sorted(topology.switches)}
+    return {name: _compile(topology, reaching[name], name) for name in sorted(topology.switches)}
 
 
 def compile_switch(
@@ -79,11 +90,11 @@ def compile_switch(
     """The desired tables of one switch (what reconciliation compares against)."""
     if switch_name not in topology.switches:
         raise ValueError(f"switch {switch_name} is not in the topology")
-    return _compile(_plans(topology, intents), switch_name)
+    return _compile(topology, _plans(topology, intents), switch_name)
 
 
 def compile_service(topology: Topology, intent: ServiceIntent) -> dict[str, SwitchTables]:
-    """One service's own rules on each switch it reaches, table-miss flows excluded.
+    """One service's own rules on each switch it reaches, infrastructure excluded.
 
     A switch's tables are the union of these contributions and
     `infrastructure`, so a change to one service recompiles that service only
@@ -104,9 +115,33 @@ def compile_service(topology: Topology, intent: ServiceIntent) -> dict[str, Swit
     return out
 
 
-def infrastructure() -> frozenset[Flow]:
-    """The rules every switch holds whatever the services: each table's miss (drop)."""
-    return frozenset(table.miss() for table in TABLES)
+def infrastructure(topology: Topology, switch: str) -> SwitchTables:
+    """The rules `switch` holds whatever the services: each table's miss (drop) and,
+    on each fiber port, the LLDP probe rule — an untagged LLDP frame to the
+    controller, through the probe meter. Member frames are tagged by `classify`
+    before they reach a fiber port, so no customer frame matches it.
+    """
+    flows = {table.miss() for table in TABLES}
+    fiber = sorted(topology.trunk_ports(switch))
+    if not fiber:
+        return SwitchTables(frozenset(flows), frozenset(), frozenset())
+    meter = probe_meter(len(fiber))
+    flows.update(CLASSIFY.flow(
+        PRIORITY_PROBE, COOKIE_LLDP, actions=(("output", OFPP_CONTROLLER),),
+        meter=meter.meter_id,
+        in_port=port, vlan_vid=VLAN_UNTAGGED, eth_type=ETH_TYPE_LLDP, eth_dst=LLDP_MAC,
+    ) for port in fiber)
+    return SwitchTables(frozenset(flows), frozenset(), frozenset((meter,)))
+
+
+def probe_meter(fiber_ports: int) -> Meter:
+    """The packet-in cap of a switch with `fiber_ports` fiber ports, in packets.
+
+    Each neighbour sends one probe per PROBE_INTERVAL_S (and one when it
+    connects); the cap admits PROBE_HEADROOM times that and drops the rest.
+    """
+    rate = math.ceil(PROBE_HEADROOM * fiber_ports / PROBE_INTERVAL_S)
+    return Meter(PROBE_METER_ID, rate, PROBE_HEADROOM * fiber_ports, pktps=True)
 
 
 def meter_for(intent: ServiceIntent, member: MemberIntent) -> Meter:
@@ -158,7 +193,7 @@ def _plan(topology: Topology, intent: ServiceIntent) -> _Plan | None:
     if len(set(macs)) != len(macs):
         raise ValueError(f"service {sid} has two members with the same MAC")
     for m in members:
-        if not 1 <= m.member_id <= MAX_METER_ID:
+        if not 1 <= m.member_id < PROBE_METER_ID:
             raise ValueError(f"member {m.member_id} of service {sid}: id unusable as meter id")
     if len(members) < 2:
         return None
@@ -176,12 +211,11 @@ def _plan(topology: Topology, intent: ServiceIntent) -> _Plan | None:
 # -- rules of one switch -------------------------------------------------------
 
 
-def _compile(plans: list[_Plan], switch: str) -> SwitchTables:
-    flows: dict[tuple, Flow] = {}
+def _compile(topology: Topology, plans: list[_Plan], switch: str) -> SwitchTables:
+    infra = infrastructure(topology, switch)
+    flows: dict[tuple, Flow] = {flow_identity(f): f for f in infra.flows}
     groups: dict[int, Group] = {}
-    meters: dict[int, Meter] = {}
-    for flow in infrastructure():
-        flows[flow_identity(flow)] = flow
+    meters: dict[int, Meter] = {m.meter_id: m for m in infra.meters}
     for plan in plans:
         if switch not in plan.subtree.ports:  # compile_switch passes every plan
             continue

@@ -55,15 +55,19 @@ class NetworkState:
     """Live service intents and, per switch, their compiled contributions."""
 
     def __init__(self, topology: Topology,
-                 infrastructure: Callable[[str], frozenset[Flow]]) -> None:
+                 infrastructure: Callable[[str], SwitchTables]) -> None:
+        """`infrastructure(switch)`: the rules `switch` holds whatever the services
+        (`flows.compiler.infrastructure` bound to the topology)."""
         self.topology = topology
         self.intents: dict[int, ServiceIntent] = {}
         self._infra = {s: infrastructure(s) for s in topology.switches}
         self._parts: dict[str, dict[int, SwitchTables]] = {s: {} for s in topology.switches}
         self._flows: dict[str, dict[tuple, int]] = {
-            s: {flow_identity(f): INFRA for f in flows} for s, flows in self._infra.items()}
+            s: {flow_identity(f): INFRA for f in t.flows} for s, t in self._infra.items()}
         self._vlans: dict[int, int] = {}   # VLAN -> service id
-        self._meters: dict[int, int] = {}  # meter id (member id) -> service id
+        # meter id (member id) -> service id; the infrastructure's ids are reserved
+        self._meters: dict[int, int] = {m.meter_id: INFRA for t in self._infra.values()
+                                        for m in t.meters}
         self._span: dict[int, frozenset[str]] = {}
 
     def set(self, intent: ServiceIntent) -> list[tuple[str, Change]]:
@@ -105,6 +109,9 @@ class NetworkState:
                                      f": both match {dict(flow.match)} in table {flow.table}")
             for meter in part.meters:
                 holder = self._meters.get(meter.meter_id, sid)
+                if holder == INFRA:
+                    raise ValueError(f"member {meter.meter_id} of service {sid}: meter id "
+                                     f"reserved for the infrastructure")
                 if holder != sid:
                     raise ValueError(f"member {meter.meter_id} is in services {holder} "
                                      f"and {sid}")
@@ -120,7 +127,8 @@ class NetworkState:
             for flow in part.flows:
                 index.pop(flow_identity(flow), None)
             for meter in part.meters:
-                self._meters.pop(meter.meter_id, None)
+                if self._meters.get(meter.meter_id) == sid:
+                    del self._meters[meter.meter_id]
 
     def switches_of(self, sid: int) -> frozenset[str]:
         """The switches service `sid` has rules on."""
@@ -137,7 +145,9 @@ class NetworkState:
     def tables(self, switch: str, parts: dict[int, SwitchTables] | None = None) -> SwitchTables:
         """The complete desired tables of `switch` (of `parts` when given)."""
         whole = union((parts if parts is not None else self._parts[switch]).values())
-        return SwitchTables(whole.flows | self._infra[switch], whole.groups, whole.meters)
+        infra = self._infra[switch]
+        return SwitchTables(whole.flows | infra.flows, whole.groups | infra.groups,
+                            whole.meters | infra.meters)
 
     def holds(self, switch: str, key: tuple, cookie: int) -> bool:
         """True when `switch` should hold a flow of identity `key` with `cookie`."""
@@ -146,5 +156,5 @@ class NetworkState:
             return False
         if owner == INFRA:
             return any(flow_identity(f) == key and f.cookie == cookie
-                       for f in self._infra[switch])
+                       for f in self._infra[switch].flows)
         return service_cookie(owner) == cookie

@@ -18,10 +18,12 @@ Match = tuple[tuple[str, object], ...]
 
 OFPVID_PRESENT = 0x1000
 VLAN_UNTAGGED = 0x0000
+OFPP_CONTROLLER = 0xFFFFFFFD  # ("output", OFPP_CONTROLLER): a packet-in
 
 # Cookies: the top 16 bits say who owns a flow, the low 48 bits which service.
 COOKIE_SERVICE_PREFIX = 0x6D73  # "ms"
 COOKIE_INFRA = 0x6D69 << 48     # "mi": fixed flows every switch has (table-miss drops)
+COOKIE_LLDP = 0x6D6C << 48      # "ml": the LLDP probe rules of fiber ports (packet-in)
 _SERVICE_ID_BITS = 48
 
 # Actions, as small tuples:
@@ -29,7 +31,7 @@ _SERVICE_ID_BITS = 48
 #   ("set_vlan_vid", vid)   set the tag's VID: a PLAIN VID (1..4094); the app adds
 #                           OFPVID_PRESENT when it builds OFPActionSetField
 #   ("pop_vlan",)
-#   ("output", port)
+#   ("output", port)        port OFPP_CONTROLLER: to the controller (packet-in)
 #   ("group", group_id)
 Action = tuple
 
@@ -99,12 +101,16 @@ class Meter:
     """A DROP-band meter in kb/s (the only band the userspace datapath has).
 
     Install with flags KBPS | BURST. `meter_id` is the member's id
-    (MemberIntent.member_id), unique across the network.
+    (MemberIntent.member_id), unique across the network. With `pktps` the
+    meter counts packets instead (flags PKTPS | BURST): `rate_kbps` is then
+    packets/s and `burst_kb` packets — the cap of the packet-in rules, whose
+    id is reserved (`flows.compiler.PROBE_METER_ID`).
     """
 
     meter_id: int
     rate_kbps: int
     burst_kb: int
+    pktps: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,33 +5,53 @@ OpenFlow 1.3 / Open vSwitch semantics the compiler relies on: the highest
 priority match wins (a tie between overlapping flows is an error, since
 OpenFlow leaves it undefined), masked matches, table-miss drops, apply-actions
 in order, goto, ALL groups copying the frame per bucket, push/pop of 802.1Q
-tags, and no output back to the ingress port. `NetworkSimulator` carries the
-output frames across the fiber links of the topology until they leave at edge
-ports, so isolation and connectivity can be checked for every pair of ports.
+tags, no output back to the ingress port, and output to the controller
+(packet-in). `NetworkSimulator` carries the output frames across the fiber
+links of the topology until they leave at edge ports or reach the controller,
+so isolation and connectivity can be checked for every pair of ports, and
+that no customer frame is ever punted.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from flows.rules import OFPVID_PRESENT, VLAN_UNTAGGED, Action, Flow, SwitchTables
+from flows.rules import (
+    OFPP_CONTROLLER,
+    OFPVID_PRESENT,
+    VLAN_UNTAGGED,
+    Action,
+    Flow,
+    SwitchTables,
+)
 from topology.model import PortRef, Topology
 
 
 @dataclass(frozen=True)
 class Frame:
-    """An Ethernet frame as the pipeline sees it; `vlans` are VIDs, outermost first."""
+    """An Ethernet frame as the pipeline sees it; `vlans` are VIDs, outermost first.
+
+    `eth_type` is the ethertype of the payload. As in OVS (vlan-limit 1) and
+    OpenFlow 1.3, a match on `eth_type` sees the type after the outer tag:
+    the payload's under at most one tag, 0x8100 under two or more.
+    """
 
     eth_src: str
     eth_dst: str
     vlans: tuple[int, ...] = ()
+    eth_type: int = 0x0800
 
     @property
     def vlan_vid(self) -> int:
         """The OXM vlan_vid of the frame: 0 untagged, OFPVID_PRESENT | vid tagged."""
         return OFPVID_PRESENT | self.vlans[0] if self.vlans else VLAN_UNTAGGED
+
+    @property
+    def matched_eth_type(self) -> int:
+        """The OXM eth_type of the frame: the type after the outer tag."""
+        return 0x8100 if len(self.vlans) > 1 else self.eth_type
 
 
 @dataclass(frozen=True)
@@ -54,11 +74,13 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Trace:
-    """What became of one frame: its deliveries at edge ports, and the fiber
-    ports it was sent out of on the way (a copy per crossing)."""
+    """What became of one frame: its deliveries at edge ports, the fiber ports
+    it was sent out of on the way (a copy per crossing), and the copies handed
+    to the controller (`port`: where the copy entered the switch that punted it)."""
 
     deliveries: list[Delivery]
     crossings: list[PortRef]
+    packet_ins: list[Delivery] = field(default_factory=list)
 
 
 class SimulationError(AssertionError):
@@ -105,8 +127,8 @@ class SwitchSimulator:
 
     def lookup(self, table: int, in_port: int, frame: Frame) -> Flow | None:
         """The flow that wins in `table`, or None on a table-miss."""
-        fields = {"in_port": in_port, "eth_src": frame.eth_src,
-                  "eth_dst": frame.eth_dst, "vlan_vid": frame.vlan_vid}
+        fields = {"in_port": in_port, "eth_src": frame.eth_src, "eth_dst": frame.eth_dst,
+                  "vlan_vid": frame.vlan_vid, "eth_type": frame.matched_eth_type}
         best: Flow | None = None
         for flow in self.tables.get(table, ()):
             if best is not None and flow.priority < best.priority:
@@ -118,7 +140,8 @@ class SwitchSimulator:
         return best
 
     def process(self, in_port: int, frame: Frame) -> list[Output]:
-        """Every frame the switch sends out for `frame` arriving on `in_port`."""
+        """Every frame the switch sends out for `frame` arriving on `in_port`
+        (port OFPP_CONTROLLER: a packet-in)."""
         outputs: list[Output] = []
         meters: tuple[int, ...] = ()
         table: int | None = 0
@@ -182,6 +205,10 @@ class NetworkSimulator:
         while queue:
             switch, in_port, frame, meters = queue.popleft()
             for out in self.switches[switch].process(in_port, frame):
+                if out.port == OFPP_CONTROLLER:
+                    trace.packet_ins.append(
+                        Delivery(PortRef(switch, in_port), out.frame, meters + out.meters))
+                    continue
                 here = PortRef(switch, out.port)
                 link = self.topology.link_at(here)
                 if link is None:

@@ -38,11 +38,44 @@ def _workers(value: str) -> int:
     return count
 
 
+def _rate(value: str) -> float:
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = -1.0
+    if not 0 <= rate <= 1e9:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return rate
+
+
 def _host_port(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     if not host:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
     return host, _port(port)
+
+
+def _controller_target(value: str) -> tuple[str, str, int]:
+    """`[tcp:|ssl:]HOST:PORT` as (protocol, host, port)."""
+    protocol, sep, rest = value.partition(":")
+    if sep and protocol in ("tcp", "ssl"):
+        return (protocol, *_host_port(rest))
+    return ("tcp", *_host_port(value))
+
+
+def _tls_files(option_names: str, files: list[Path | None]) -> tuple[Path, ...] | None:
+    """The files of options that go together; exits 2 (one line) when only some
+    are given or one is missing."""
+    if all(f is None for f in files):
+        return None
+    if any(f is None for f in files):
+        print(f"metroshare: {option_names} go together", file=sys.stderr)
+        raise SystemExit(2)
+    for f in files:
+        if not f.is_file():
+            print(f"metroshare: {f}: no such file", file=sys.stderr)
+            raise SystemExit(2)
+    return tuple(files)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -53,6 +86,13 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--topology", type=Path, required=True, help="topology YAML file")
     c.add_argument("--db", required=True, help="SQLite database file (or SQLAlchemy URL)")
     c.add_argument("--ofp-port", type=_port, default=6653, help="OpenFlow listen port")
+    c.add_argument("--ofp-host", default="127.0.0.1",
+                   help="OpenFlow listen address (give the management address for real switches)")
+    c.add_argument("--ofp-tls-cert", type=Path,
+                   help="OpenFlow over TLS only: the controller's certificate")
+    c.add_argument("--ofp-tls-key", type=Path, help="private key of --ofp-tls-cert")
+    c.add_argument("--ofp-ca-cert", type=Path,
+                   help="CA that must have signed every switch's certificate")
     c.add_argument("--api-host", default="127.0.0.1", help="REST API / web UI address")
     c.add_argument("--api-port", type=_port, default=8080, help="REST API / web UI port")
     c.add_argument("--tls-cert", type=Path, help="serve the API over HTTPS with this certificate")
@@ -60,24 +100,36 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--api-workers", type=_workers, default=2,
                    help="processes that answer API reads beside the controller (0-16; "
                         "0: the controller answers everything itself)")
+    c.add_argument("--api-rate", type=_rate, default=1000.0,
+                   help="API requests per second per token, over the whole controller "
+                        "(0: no limit); more gets 429 rate_limited")
+    c.add_argument("--api-burst", type=_rate, default=1000.0,
+                   help="requests a token may send at once above --api-rate")
+    c.add_argument("--insecure-http", action="store_true",
+                   help="allow plain HTTP on a non-loopback --api-host")
 
     m = sub.add_parser("mininet", help="run the topology in Mininet")
     m.add_argument("--topology", type=Path, required=True, help="topology YAML file")
-    m.add_argument("--controller", type=_host_port, default=("127.0.0.1", 6653),
-                   help="controller address HOST:PORT")
+    m.add_argument("--controller", type=_controller_target, default=("tcp", "127.0.0.1", 6653),
+                   help="controller address HOST:PORT, or ssl:HOST:PORT for OpenFlow over TLS")
+    m.add_argument("--switch-cert", type=Path, help="with ssl: the switches' certificate")
+    m.add_argument("--switch-key", type=Path, help="private key of --switch-cert")
+    m.add_argument("--ca-cert", type=Path, help="CA that signed the controller's certificate")
     m.add_argument("--no-cli", action="store_true", help="no Mininet CLI: wait until SIGTERM")
 
     d = sub.add_parser("demo", help="OVS, controller, the metro tree and sample parties")
     d.add_argument("--topology", type=Path, default=PACKAGED_TOPOLOGY, help=argparse.SUPPRESS)
     d.add_argument("--ofp-port", type=_port, default=6653, help="OpenFlow listen port")
     d.add_argument("--api-port", type=_port, default=8080, help="web UI port")
+    d.add_argument("--tls-openflow", action="store_true",
+                   help="OpenFlow over TLS with a demo CA and certificates for every switch")
     d.add_argument("--no-cli", action="store_true", help="no Mininet CLI: wait until SIGTERM")
     return p
 
 
 def _controller(args: argparse.Namespace) -> int:
     from metroshare.launcher import run_controller
-    from metroshare.settings import Settings
+    from metroshare.settings import Settings, UnsafeFileError, is_loopback, secure_local_files
 
     load_or_exit(args.topology)
     if (args.tls_cert is None) != (args.tls_key is None):
@@ -87,10 +139,26 @@ def _controller(args: argparse.Namespace) -> int:
         if f is not None and not f.is_file():
             print(f"metroshare: {f}: no such file", file=sys.stderr)
             return 2
+    ofp_tls = _tls_files("--ofp-tls-cert, --ofp-tls-key and --ofp-ca-cert",
+                         [args.ofp_tls_cert, args.ofp_tls_key, args.ofp_ca_cert])
+    if args.tls_cert is None and not args.insecure_http and not is_loopback(args.api_host):
+        print(f"metroshare: --api-host {args.api_host} is not loopback: give --tls-cert and "
+              "--tls-key, or --insecure-http to send tokens in clear", file=sys.stderr)
+        return 2
+    if args.api_rate and args.api_burst < 1:
+        print("metroshare: --api-burst must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        secure_local_files(args.db)
+    except UnsafeFileError as err:
+        print(f"metroshare: {err}", file=sys.stderr)
+        return 2
     settings = Settings(topology_path=args.topology, db=args.db, ofp_port=args.ofp_port,
+                        ofp_host=args.ofp_host, ofp_tls=ofp_tls,
                         api_host=args.api_host, api_port=args.api_port,
                         tls_cert=args.tls_cert, tls_key=args.tls_key,
-                        api_workers=args.api_workers)
+                        api_workers=args.api_workers, api_rate=args.api_rate,
+                        api_burst=args.api_burst, insecure_http=args.insecure_http)
     return run_controller(settings)
 
 
@@ -108,10 +176,17 @@ def _mininet(args: argparse.Namespace) -> int:
     from mininet.cli import CLI
     from mininet.log import setLogLevel
 
-    from mininet_scenarios.network import MetroNetwork
+    from mininet_scenarios.network import MetroNetwork, SwitchTLS
 
+    protocol, host, port = args.controller
+    tls = _tls_files("--switch-cert, --switch-key and --ca-cert",
+                     [args.switch_cert, args.switch_key, args.ca_cert])
+    if (protocol == "ssl") != (tls is not None):
+        print("metroshare: an ssl: --controller needs --switch-cert, --switch-key and --ca-cert,"
+              " and they need an ssl: --controller", file=sys.stderr)
+        return 2
     setLogLevel("info")
-    with MetroNetwork(topology, args.controller) as net:
+    with MetroNetwork(topology, (host, port), tls=tls and SwitchTLS(*tls)) as net:
         if args.no_cli:
             print("metroshare: Mininet network running; send SIGTERM to stop", flush=True)
             wait_for_signal()
@@ -129,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         return _mininet(args)
     from metroshare.demo import run_demo
 
-    return run_demo(args.topology, args.ofp_port, args.api_port, args.no_cli)
+    return run_demo(args.topology, args.ofp_port, args.api_port, args.no_cli, args.tls_openflow)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from typing import Any
 
 from metroshare.cli import load_or_exit, wait_for_signal
 from metroshare.settings import ADMIN_TOKEN_ENV
-from metroshare.tls import self_signed_certificate
+from metroshare.tls import openflow_certificates, self_signed_certificate
 from topology import Topology
 
 CONNECT_TIMEOUT_S = 30
@@ -29,10 +29,15 @@ SAMPLE_PARTIES = {"acme": ["h1", "h5"], "globex": ["h3", "h7"], "initech": ["h2"
 
 
 def _start_controller(topology: Path, db: str, ofp_port: int, api_port: int,
-                      admin_token: str, tls: tuple[Path, Path], log: Path) -> subprocess.Popen:
+                      admin_token: str, tls: tuple[Path, Path], log: Path,
+                      openflow: dict[str, Path] | None = None) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "metroshare.cli", "controller", "--topology", str(topology),
            "--db", db, "--ofp-port", str(ofp_port), "--api-port", str(api_port),
            "--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
+    if openflow:
+        cmd += ["--ofp-tls-cert", str(openflow["controller_cert"]),
+                "--ofp-tls-key", str(openflow["controller_key"]),
+                "--ofp-ca-cert", str(openflow["ca_cert"])]
     env = {**os.environ, ADMIN_TOKEN_ENV: admin_token}
     with open(log, "w") as out:
         return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -108,11 +113,13 @@ def create_sample_parties(api: DemoApi, admin_token: str, topology: Topology) ->
 
 def _banner(topology: Topology, controller: subprocess.Popen, log: Path, ofp_port: int,
             api: DemoApi, cert: Path, admin_token: str, tokens: dict[str, str],
-            missing: list[str], no_cli: bool) -> str:
+            missing: list[str], no_cli: bool, openflow: dict[str, Path] | None = None) -> str:
     connected = len(topology.switches) - len(missing)
+    channel = (f"OpenFlow over TLS on ssl:127.0.0.1:{ofp_port} (CA {openflow['ca_cert']})"
+               if openflow else f"OpenFlow on 127.0.0.1:{ofp_port}")
     lines = [
         "", "metroshare demo is running",
-        f"  controller  pid {controller.pid}, OpenFlow on 127.0.0.1:{ofp_port}, log {log}",
+        f"  controller  pid {controller.pid}, {channel}, log {log}",
         f"  web UI      {api.base}/   (log in with a token below; self-signed",
         f"              certificate {cert}: accept it in the browser, or curl --cacert it)",
         f"  switches    {connected} of {len(topology.switches)} connected"
@@ -132,30 +139,35 @@ def _banner(topology: Topology, controller: subprocess.Popen, log: Path, ofp_por
     return "\n".join(lines)
 
 
-def run_demo(topology_path: Path, ofp_port: int, api_port: int, no_cli: bool) -> int:
+def run_demo(topology_path: Path, ofp_port: int, api_port: int, no_cli: bool,
+             tls_openflow: bool = False) -> int:
     topology = load_or_exit(topology_path)
     from mininet.cli import CLI
     from mininet.log import setLogLevel
 
-    from mininet_scenarios.network import MetroNetwork
+    from mininet_scenarios.network import MetroNetwork, SwitchTLS
 
     workdir = Path(tempfile.mkdtemp(prefix="metroshare-demo-"))
     db, log = str(workdir / "metroshare.db"), workdir / "controller.log"
     admin_token = os.environ.get(ADMIN_TOKEN_ENV) or secrets.token_urlsafe(32)
     tls = self_signed_certificate(workdir)
     api = DemoApi(f"https://127.0.0.1:{api_port}", tls[0])
-    controller = _start_controller(topology_path, db, ofp_port, api_port, admin_token, tls, log)
+    openflow = openflow_certificates(workdir) if tls_openflow else None
+    switch_tls = openflow and SwitchTLS(openflow["switch_cert"], openflow["switch_key"],
+                                        openflow["ca_cert"])
+    controller = _start_controller(topology_path, db, ofp_port, api_port, admin_token, tls, log,
+                                   openflow)
     try:
         setLogLevel("output")  # the CLI prints command output at this level
         _wait_listening(ofp_port, controller)
-        with MetroNetwork(topology, ("127.0.0.1", ofp_port)) as net:
+        with MetroNetwork(topology, ("127.0.0.1", ofp_port), tls=switch_tls) as net:
             missing = _wait_connected(sorted(topology.switches), log, controller)
             if controller.poll() is not None:
                 print(f"metroshare: the controller stopped; see {log}", file=sys.stderr)
                 return 1
             tokens = create_sample_parties(api, admin_token, topology)
             print(_banner(topology, controller, log, ofp_port, api, tls[0], admin_token,
-                          tokens, missing, no_cli), flush=True)
+                          tokens, missing, no_cli, openflow), flush=True)
             if no_cli or not os.isatty(0):
                 wait_for_signal()
             else:

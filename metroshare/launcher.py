@@ -6,8 +6,10 @@ rest of the project imports Ryu only under `apps/`.
 
 from __future__ import annotations
 
+import logging
 import signal
 import socket
+import ssl
 import sys
 
 from metroshare.settings import Settings
@@ -32,13 +34,73 @@ def apply_shims() -> None:
         eventlet.wsgi.ALREADY_HANDLED = object()
 
 
-def _port_in_use(port: int) -> OSError | None:
+TLS_HANDSHAKE_TIMEOUT_S = 10  # a peer that stalls its handshake is dropped after this
+LOG = logging.getLogger("metroshare.launcher")
+_main_greenlet = None  # the green thread that runs Ryu's manager: where a stop signal goes
+
+
+def _fix_tls_listener() -> None:
+    """Ryu 4.34's TLS listener serves only the first switch on Python 3.
+
+    Its `hub.StreamServer` configures the SSLContext inside the per-connection
+    handler by popping `ssl_ctx`, `certfile`, `keyfile`, `cert_reqs` and
+    `ca_certs` out of the one `ssl_args` dict it shares with every later
+    connection: the second switch falls through to `ssl.wrap_socket` with no
+    certificate at all and is dropped. Ryu fixed it after 4.34 (faucetsdn/ryu
+    906b3a3e, "Bugfix now multiple switches can connect with TLS") by building
+    the context once in `__init__`; this does the same, and also refuses TLS
+    older than 1.2, bounds the handshake, and logs a refused peer in one line.
+    """
+    from ryu.controller import controller
+    from ryu.lib import hub
+
+    class StreamServer(hub.StreamServer):
+        def __init__(self, listen_info, handle=None, backlog=None, spawn="default",
+                     **ssl_args) -> None:
+            super().__init__(listen_info, handle, backlog, spawn)
+            if ssl_args:
+                self.handle = _tls_handler(_server_context(ssl_args), handle)
+
+    controller.StreamServer = StreamServer
+
+
+def _server_context(ssl_args: dict) -> ssl.SSLContext:
+    """One server context for every connection, from the arguments Ryu passes."""
+    context = ssl_args.get("ssl_ctx") or ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(ssl_args["certfile"], ssl_args["keyfile"])
+    if ssl_args.get("ca_certs"):
+        context.load_verify_locations(ssl_args["ca_certs"])
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def _tls_handler(context: ssl.SSLContext, handle):
+    def wrap_and_handle(sock, addr) -> None:
+        sock.settimeout(TLS_HANDSHAKE_TIMEOUT_S)
+        try:
+            tls = context.wrap_socket(sock, server_side=True)
+        except (ssl.SSLEOFError, ConnectionResetError):
+            LOG.debug("OpenFlow TLS connection from %s closed before its handshake", addr[0])
+            sock.close()
+            return
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            LOG.warning("OpenFlow TLS connection from %s refused: %s", addr[0], exc)
+            sock.close()
+            return
+        handle(tls, addr)
+
+    return wrap_and_handle
+
+
+def _port_in_use(host: str, port: int) -> OSError | None:
     """Ryu listens with SO_REUSEPORT, so a second controller on the same OpenFlow
     port would silently share the switches; a plain bind tells us first."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("", port))
+            probe.bind((host, port))
         except OSError as exc:
             return exc
     return None
@@ -49,27 +111,46 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
     # second signal must not interrupt that closing half-way.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise KeyboardInterrupt
+    import greenlet
+    from eventlet import hubs
+
+    main = _main_greenlet or greenlet.getcurrent()
+    if greenlet.getcurrent() is main:
+        raise KeyboardInterrupt
+    # The signal lands in whichever green thread runs now (a TLS handshake, say),
+    # where Ryu's `hub.spawn` would log the KeyboardInterrupt and swallow it: throw
+    # it into the main green thread, waiting in Ryu's manager, from the hub's loop.
+    hubs.get_hub().schedule_call_global(0, main.throw, KeyboardInterrupt())
 
 
 def run_controller(settings: Settings, apps: list[str] | None = None) -> int:
     """Run the controller in the foreground until SIGTERM or SIGINT."""
-    in_use = _port_in_use(settings.ofp_port)
+    in_use = _port_in_use(settings.ofp_host, settings.ofp_port)
     if in_use is not None:
-        print(f"metroshare: cannot listen for OpenFlow on port {settings.ofp_port}: "
-              f"{in_use.strerror}", file=sys.stderr)
+        print(f"metroshare: cannot listen for OpenFlow on port {settings.ofp_port} of "
+              f"{settings.ofp_host}: {in_use.strerror}", file=sys.stderr)
         return 1
     apply_shims()
     from apps import context
 
     context.configure(settings)
-    from ryu.cmd import manager
+    from ryu.cmd import manager  # monkey-patches for eventlet, then imports the controller
 
+    _fix_tls_listener()
+    global _main_greenlet
+    import greenlet
+
+    _main_greenlet = greenlet.getcurrent()
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    args = [
-        "--ofp-tcp-listen-port", str(settings.ofp_port),
-        *(apps or APPS),
-    ]
+    signal.signal(signal.SIGINT, _stop_on_sigterm)
+    args = ["--ofp-listen-host", settings.ofp_host]
+    if settings.ofp_tls is None:
+        args += ["--ofp-tcp-listen-port", str(settings.ofp_port)]
+    else:  # TLS only: Ryu opens no plain listener when only the SSL port is given
+        cert, key, ca_cert = settings.ofp_tls
+        args += ["--ofp-ssl-listen-port", str(settings.ofp_port), "--ctl-cert", str(cert),
+                 "--ctl-privkey", str(key), "--ca-certs", str(ca_cert)]
+    args += apps or APPS
     manager.main(args=args, prog="metroshare controller")
     return 0
 

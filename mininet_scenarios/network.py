@@ -8,7 +8,9 @@ secure, attached to a remote controller.
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from types import TracebackType
 
 from mininet.link import Link
@@ -22,6 +24,16 @@ RECONNECT_BACKOFF_MS = 1000  # longest wait between a switch's attempts to reach
 
 def _run(*cmd: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+
+@dataclass(frozen=True)
+class SwitchTLS:
+    """What every switch presents and trusts on an OpenFlow-over-TLS channel
+    (one set per Open vSwitch: `ovs-vsctl set-ssl` is global)."""
+
+    cert: Path
+    key: Path
+    ca_cert: Path
 
 
 def intf_name(node: str, port: int) -> str:
@@ -47,9 +59,12 @@ def clean_leftovers(topology: Topology) -> None:
 class MetroNetwork:
     """A running Mininet network of `topology`; use as a context manager."""
 
-    def __init__(self, topology: Topology, controller: tuple[str, int] = ("127.0.0.1", 6653)):
+    def __init__(self, topology: Topology, controller: tuple[str, int] = ("127.0.0.1", 6653),
+                 tls: SwitchTLS | None = None):
+        """With `tls`, the switches reach the controller at ssl:HOST:PORT."""
         self.topology = topology
         self.controller = controller
+        self.tls = tls
         self.net: Mininet | None = None
 
     def start(self) -> Mininet:
@@ -58,7 +73,11 @@ class MetroNetwork:
         net = Mininet(switch=switch, controller=None, link=Link, build=False,
                       autoSetMacs=False, autoStaticArp=False, waitConnected=False)
         self.net = net
-        net.addController(RemoteController("c0", ip=self.controller[0], port=self.controller[1]))
+        if self.tls is not None:
+            _run("ovs-vsctl", "set-ssl", str(self.tls.key), str(self.tls.cert),
+                 str(self.tls.ca_cert))
+        net.addController(RemoteController("c0", ip=self.controller[0], port=self.controller[1],
+                                           protocol="tcp" if self.tls is None else "ssl"))
         for s in self.topology.switches.values():
             net.addSwitch(s.name, dpid=f"{s.dpid:016x}")
         for link in self.topology.links:
@@ -89,6 +108,8 @@ class MetroNetwork:
             self.net.stop()
             self.net = None
         clean_leftovers(self.topology)
+        if self.tls is not None:
+            _run("ovs-vsctl", "del-ssl")
 
     def __enter__(self) -> Mininet:
         try:

@@ -135,6 +135,7 @@ ROUTES: list[Route] = [
           query=PAGE_QUERY),
     Route("GET", f"{API}/parties/{{id}}", core_call("get_party"), root="party"),
     Route("PATCH", f"{API}/parties/{{id}}", core_call("update_party"), root="party", body=True),
+    Route("POST", f"{API}/parties/{{id}}/token", core_call("issue_token"), root="token"),
     Route("GET", f"{API}/me", core_call("me"), root="party"),
     Route("GET", f"{API}/topology", core_call("topology_view"), root="topology", live=True),
     Route("GET", f"{API}/events", _events, root="events", query=("since", *PAGE_QUERY)),

@@ -110,13 +110,13 @@ def main(argv: list[str] | None = None) -> None:
     import eventlet
 
     eventlet.monkey_patch()
-    import eventlet.wsgi
-    from eventlet.green import ssl
 
     from controller.core import ServiceCore
     from controller.store import open_store
     from metroshare.settings import ADMIN_TOKEN_ENV
+    from northbound import http_server
     from northbound.app import NorthboundApp
+    from northbound.ratelimit import RateLimited, RateLimiter
     from northbound.routes import serves_without_controller
     from topology import load_topology
 
@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tls-cert", type=Path)
     parser.add_argument("--tls-key", type=Path)
     parser.add_argument("--idle-timeout", type=float, default=60.0)
+    parser.add_argument("--api-rate", type=float, default=0.0, help="this worker's share")
+    parser.add_argument("--api-burst", type=float, default=1.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=f"api-worker {os.getpid()}: %(message)s")
 
@@ -136,13 +138,11 @@ def main(argv: list[str] | None = None) -> None:
                        replica=True)
     site = NorthboundApp(core)
     sock = socket.socket(fileno=args.listen_fd)  # green: socket is patched by now
-    if args.tls_cert:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(str(args.tls_cert), str(args.tls_key))
-        sock = context.wrap_socket(sock, server_side=True)
+    tls = http_server.tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
     app = WorkerApp(site, Forwarder(args.controller_socket), serves_without_controller)
-    eventlet.wsgi.server(sock, app, log=_Quiet(), socket_timeout=args.idle_timeout)
+    if args.api_rate:  # before forwarding: the controller process never counts again
+        app = RateLimited(app, RateLimiter(args.api_rate, args.api_burst), site)
+    http_server.serve(sock, app, _Quiet(), args.idle_timeout, tls)
 
 
 class _Quiet:

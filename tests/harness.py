@@ -39,10 +39,13 @@ class Controller:
     def __init__(self, workdir: Path, topology: Path = METRO_YAML,
                  tls: tuple[Path, Path] | None = None, api_port: int | None = None,
                  admin_token: str | None = None, ofp_port: int | None = None,
-                 api_workers: int | None = None) -> None:
+                 api_workers: int | None = None,
+                 ofp_tls: tuple[Path, Path, Path] | None = None) -> None:
         """Without `admin_token` the controller generates one beside its database;
-        without `api_workers`, it starts its default number."""
+        without `api_workers`, it starts its default number; with `ofp_tls`
+        (cert, key, CA cert) OpenFlow runs over TLS only."""
         self.workdir, self.topology, self.tls = workdir, topology, tls
+        self.ofp_tls = ofp_tls
         self.api_workers = api_workers
         self.ofp_port, self.api_port = ofp_port or free_port(), api_port or free_port()
         self.db = str(workdir / "metroshare.db")
@@ -53,6 +56,7 @@ class Controller:
         self.verify: str | bool = str(tls[0]) if tls else True
         self.proc: subprocess.Popen | None = None
         self.starts = 0
+        self.extra_args: list[str] = []  # more controller options, set by a test
 
     @property
     def log(self) -> Path:
@@ -73,6 +77,10 @@ class Controller:
             cmd += ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
         if self.api_workers is not None:
             cmd += ["--api-workers", str(self.api_workers)]
+        if self.ofp_tls:
+            cmd += ["--ofp-tls-cert", str(self.ofp_tls[0]), "--ofp-tls-key", str(self.ofp_tls[1]),
+                    "--ofp-ca-cert", str(self.ofp_tls[2])]
+        cmd += self.extra_args
         env = {k: v for k, v in os.environ.items() if k != ADMIN_TOKEN_ENV}
         if self.given_token:
             env[ADMIN_TOKEN_ENV] = self.given_token

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select
 
-from controller.errors import forbidden, invalid, not_found
-from controller.model import LIVE_SERVICE_STATES, REMOVED, Actor
+from controller.errors import account_suspended, forbidden, invalid, not_found
+from controller.model import ACCOUNT_SUSPENDED, LIVE_SERVICE_STATES, REMOVED, Actor
 from controller.provisioning import EthernetProvisioner
 from controller.schema import events, interfaces, members, network_down, parties, services
 from controller.store import Store
@@ -60,6 +60,7 @@ class Context:
 # more than SQLite running it, and these run on every request.
 _RECORD = insert(events)
 _PARTY = select(parties).where(parties.c.id == bindparam("id"))
+_STATUS = select(parties.c.name, parties.c.status).where(parties.c.id == bindparam("id"))
 _PARTY_BY_NAME = select(parties).where(parties.c.name == bindparam("name"))
 _OWN_INTERFACE = select(interfaces).where(interfaces.c.party_id == bindparam("party_id"),
                                           interfaces.c.name == bindparam("name"))
@@ -86,6 +87,18 @@ def require_party(actor: Actor) -> int:
 def require_admin(actor: Actor) -> None:
     if not actor.is_admin:
         raise forbidden("only the provider (admin token) may do this")
+
+
+def require_active(ctx: Context, actor: Actor) -> None:
+    """403 account_suspended on any write of a party whose account is suspended
+    (create, offer, accept, redeem, decline, withdraw, leave, tear down); reads
+    are not checked. The provider is never suspended."""
+    if actor.party_id is None:
+        return
+    with ctx.store.read() as conn:
+        row = conn.execute(_STATUS, {"id": actor.party_id}).first()
+    if row is not None and row.status == ACCOUNT_SUSPENDED:
+        raise account_suspended(row.name)
 
 
 def party_row(conn: Connection, party_id: int) -> Row:

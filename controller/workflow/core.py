@@ -52,6 +52,7 @@ class ServiceCore:
                             ethernet=NullProvisioner(topology), replica=replica)
         if not replica:
             rollout.fail_interrupted(self._ctx)
+            rollout.fail_orphans(self._ctx)
             health.reset_network_status(self._ctx)
 
     @property
@@ -74,6 +75,9 @@ class ServiceCore:
 
     def update_party(self, actor: Actor, party_id: int, body: Any) -> dict[str, Any]:
         return parties.update_party(self._ctx, actor, party_id, body)
+
+    def issue_token(self, actor: Actor, party_id: int) -> dict[str, str]:
+        return parties.issue_token(self._ctx, actor, party_id)
 
     def list_parties(self, actor: Actor, limit: int = paging.DEFAULT_LIMIT,
                      after: int | None = None) -> paging.Page:
@@ -154,6 +158,10 @@ class ServiceCore:
 
     def set_switch_connected(self, name: str, connected: bool) -> None:
         health.set_switch_connected(self._ctx, name, connected)
+
+    def confirm_removals(self, switch: str) -> None:
+        """`switch` was reconciled: the removals it had yet to confirm are done."""
+        rollout.confirm_removals(self._ctx, switch)
 
     def set_link_up(self, a: PortRef, up: bool) -> None:
         health.set_link_up(self._ctx, a, up)

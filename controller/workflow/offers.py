@@ -40,6 +40,7 @@ from controller.workflow.context import (
     party_by_name,
     party_row,
     record,
+    require_active,
     require_party,
     visible_service,
 )
@@ -86,6 +87,7 @@ def expire_offers(ctx: Context) -> int:
 
 def create_offer(ctx: Context, actor: Actor, service_id: int, body: Any) -> dict[str, Any]:
     """Owner only: to a named party, or an open invitation whose code is shown once."""
+    require_active(ctx, actor)
     party_id = require_party(actor)
     wanted = validation.new_offer(body)
     expire_offers(ctx)
@@ -99,6 +101,7 @@ def create_offer(ctx: Context, actor: Actor, service_id: int, body: Any) -> dict
         if wanted["party"] is not None:
             addressee = party_by_name(conn, wanted["party"], "party")
             _check_not_member(conn, service, addressee)
+            _check_no_pending_offer(conn, ctx, service, addressee)
         check_room(conn, service)
         now = ctx.clock()
         offer_id = conn.execute(insert(offers).values(
@@ -118,6 +121,25 @@ def _check_not_member(conn: Connection, service: Row, party: Row) -> None:
             members.c.state.in_(LIVE_MEMBER_STATES))).first():
         raise conflict("already_member", f"party '{party['name']}' is already a member of "
                                          f"service {service['id']}")
+
+
+def _check_no_pending_offer(conn: Connection, ctx: Context, service: Row, party: Row) -> None:
+    """At most one pending offer per (service, addressee), also a unique index;
+    one past its expiry that no sweep has marked yet is marked expired here."""
+    pending = conn.execute(select(offers.c.id, offers.c.expires_at).where(
+        offers.c.service_id == service["id"], offers.c.party_id == party["id"],
+        offers.c.state == OFFER_PENDING)).first()
+    if pending is None:
+        return
+    now = ctx.clock()
+    if pending.expires_at <= now:
+        conn.execute(update(offers).where(offers.c.id == pending.id)
+                     .values(state=EXPIRED, decided_at=now))
+        record(conn, ctx, "system", "offer_expired", service["id"], offer=pending.id)
+        return
+    raise conflict("offer_exists", f"party '{party['name']}' already has a pending offer "
+                                   f"({pending.id}) of service {service['id']}; withdraw it "
+                                   "or wait for its answer")
 
 
 def list_offers(ctx: Context, actor: Actor, limit: int = paging.DEFAULT_LIMIT,
@@ -163,6 +185,7 @@ def _check_addressee(actor: Actor, offer: Row) -> None:
 
 def _decide(ctx: Context, actor: Actor, offer_id: int, state: str) -> dict[str, Any]:
     """Decline (the addressee) or withdraw (the owner) a pending offer."""
+    require_active(ctx, actor)
     with ctx.lock, ctx.store.transaction() as conn:
         offer, service = _visible_offer(conn, actor, offer_id)
         if state == DECLINED:
@@ -188,6 +211,7 @@ def withdraw_offer(ctx: Context, actor: Actor, offer_id: int) -> dict[str, Any]:
 
 
 def accept_offer(ctx: Context, actor: Actor, offer_id: int, body: Any) -> dict[str, Any]:
+    require_active(ctx, actor)
     interface = validation.acceptance(body)
     require_party(actor)
     with ctx.lock:
@@ -200,6 +224,7 @@ def accept_offer(ctx: Context, actor: Actor, offer_id: int, body: Any) -> dict[s
 
 
 def accept_invitation(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
+    require_active(ctx, actor)
     code, interface = validation.invitation(body)
     require_party(actor)
     with ctx.lock:

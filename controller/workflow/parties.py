@@ -8,9 +8,15 @@ from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select,
 
 from controller import tokens, validation
 from controller.errors import conflict, forbidden, not_found, unauthorized
-from controller.model import ADMIN, LIVE_MEMBER_STATES, Actor
+from controller.model import (
+    ACCOUNT_SUSPENDED,
+    ADMIN,
+    HOLDING_MEMBER_STATES,
+    LIVE_MEMBER_STATES,
+    Actor,
+)
 from controller.schema import interfaces, members, parties
-from controller.workflow import paging
+from controller.workflow import paging, rollout
 from controller.workflow.context import Context, Row, party_row, record, require_admin
 from controller.workflow.views import party_view, party_views
 
@@ -51,6 +57,19 @@ def create_party(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
     return {**view, "token": token}
 
 
+def issue_token(ctx: Context, actor: Actor, party_id: int) -> dict[str, str]:
+    """A new bearer token for the party, shown once; its old one stops working
+    with this commit (a token is looked up by its hash on every request)."""
+    require_admin(actor)
+    token = tokens.new_secret()
+    with ctx.lock, ctx.store.transaction() as conn:
+        party = party_row(conn, party_id)
+        conn.execute(update(parties).where(parties.c.id == party_id)
+                     .values(token_hash=tokens.digest(token)))
+        record(conn, ctx, actor, "token_issued", party=party["name"])
+    return {"token": token}
+
+
 def update_party(ctx: Context, actor: Actor, party_id: int, body: Any) -> dict[str, Any]:
     """Account fields change as given; `interfaces`, when given, replaces the list."""
     require_admin(actor)
@@ -63,6 +82,11 @@ def update_party(ctx: Context, actor: Actor, party_id: int, body: Any) -> dict[s
         if "interfaces" in patch:
             _replace_interfaces(conn, party, patch["interfaces"])
         record(conn, ctx, actor, "party_updated", party=party["name"], fields=sorted(patch))
+    status = (patch.get("account") or {}).get("status", party["status"])
+    if status != party["status"]:  # its members come off the switches, or back on
+        (rollout.suspend_party if status == ACCOUNT_SUSPENDED else rollout.resume_party)(
+            ctx, actor, party_id)
+    with ctx.store.read() as conn:
         return party_view(conn, party_row(conn, party_id))
 
 
@@ -96,7 +120,8 @@ def _replace_interfaces(conn: Connection, party: Row, wanted: list[dict[str, Any
     current = {row["name"]: row for row in conn.execute(
         select(interfaces).where(interfaces.c.party_id == party["id"])).mappings()}
     busy = set(conn.execute(select(members.c.interface_id).where(
-        members.c.party_id == party["id"], members.c.state.in_(LIVE_MEMBER_STATES))).scalars())
+        members.c.party_id == party["id"],
+        members.c.state.in_(HOLDING_MEMBER_STATES))).scalars())
     by_name = {iface["name"]: iface for iface in wanted}
     for name, row in current.items():
         new = by_name.get(name)

@@ -18,19 +18,23 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from controller import capacity
+from controller import capacity, vlans
 from controller.model import (
     ACCEPTED,
     ACTIVE,
     DELETED,
     ETHERNET_KINDS,
     FAILED,
+    LEAVING,
     LIVE_MEMBER_STATES,
     PENDING,
     PROVISIONED,
+    REMOVAL_PENDING,
+    REMOVED,
     SECURE_BANDWIDTH,
+    SUSPENDED,
 )
-from controller.provisioning import Pending, ProvisionResult, Settled
+from controller.provisioning import INSTALLED, Pending, ProvisionResult, Settled
 from controller.schema import interfaces, members, parties, services
 from controller.workflow.context import SERVICE, Context, Row, record
 from controller.workflow.views import member_rows
@@ -64,17 +68,31 @@ def intent(service: Row, vlan: int, rows: list[Row]) -> ServiceIntent:
 
 def refresh(conn: Connection, ctx: Context, service_id: int) -> None:
     """After members left, failed or were fulfilled: shrink reservations, free the
-    VLAN below two live members, and set the state from the provisioned count."""
+    VLAN below two live members, and set the state from the provisioned count.
+
+    A leaving member (a switch has yet to confirm its rules are gone) keeps the
+    VLAN and its link reservations; a torn-down service frees them once none is left."""
     service = service_row(conn, service_id)
+    everyone = member_rows(conn, service_id)
+    rows = [m for m in everyone if m["state"] in LIVE_MEMBER_STATES]
+    # Off the switches, but still holding what they had: the VLAN and reservations stay.
+    leaving = [m for m in everyone if m["state"] in (LEAVING, SUSPENDED)]
     if service["state"] == DELETED:
+        if not leaving:
+            capacity.reserve(conn, service_id, {})
+            if service["vlan"] is not None:
+                vlans.release(conn, service["vlan"], ctx.clock())
+                conn.execute(update(services).where(services.c.id == service_id)
+                             .values(vlan=None))
         return
-    rows = live_rows(conn, service_id)
     if service["kind"] == SECURE_BANDWIDTH:
         capacity.reserve(conn, service_id, capacity.hose(
-            ctx.topology, edge_ports(rows), service["attributes"]["bandwidth_mbps"]))
+            ctx.topology, edge_ports(rows + leaving), service["attributes"]["bandwidth_mbps"]))
     values: dict[str, Any] = {}
     if len(rows) < 2:
-        values["vlan"] = None
+        if not leaving and service["vlan"] is not None:
+            vlans.release(conn, service["vlan"], ctx.clock())
+            values["vlan"] = None
         if service["kind"] in ETHERNET_KINDS:
             # A lone member has no rules: it waits, accepted, for the next one.
             ids = [m["id"] for m in rows if m["state"] == PROVISIONED]
@@ -128,6 +146,14 @@ the tag the service held before a removal freed it.
 
 def finish_new_member(ctx: Context, actor: Any, rollout: Rollout | None, member_id: int) -> None:
     """Without the global lock: wait for the switches, then settle the members' states."""
+    finish_members(ctx, actor, rollout, [member_id])
+
+
+def finish_members(ctx: Context, actor: Any, rollout: Rollout | None,
+                   member_ids: list[int]) -> None:
+    """Without the global lock: wait for the switches; accepted members become
+    provisioned, or on a refusal the members `member_ids` (the ones this change
+    brought) fail, and the switches are told the state without them."""
     if rollout is None:
         return
     service_id, vlan = rollout.service["id"], rollout.service["vlan"]
@@ -146,36 +172,84 @@ def finish_new_member(ctx: Context, actor: Any, rollout: Rollout | None, member_
                     record(conn, ctx, actor, "member_provisioned", service_id, m["party"],
                            interface=m["interface"], vlan=vlan)
                 return
-            new = next(m for m in rollout.rows if m["id"] == member_id)
             error = result.error or "the switches refused the rules"
-            conn.execute(update(members).where(members.c.id == member_id)
+            conn.execute(update(members).where(members.c.id.in_(member_ids))
                          .values(state=FAILED, error=error[:500]))
             refresh(conn, ctx, service_id)
-            record(conn, ctx, actor, "member_failed", service_id, new["party"],
-                   interface=new["interface"], error=error)
+            for new in (m for m in rollout.rows if m["id"] in member_ids):
+                record(conn, ctx, actor, "member_failed", service_id, new["party"],
+                       interface=new["interface"], error=error)
         withdrawal = start(ctx, service_id, vlan)
     finish_withdrawal(ctx, actor, withdrawal)
 
 
-def finish_withdrawal(ctx: Context, actor: Any, rollout: Rollout | None) -> None:
-    """Without the global lock: wait for the switches to drop what is gone; record it."""
+def finish_withdrawal(ctx: Context, actor: Any, rollout: Rollout | None,
+                      service_id: int | None = None) -> None:
+    """Without the global lock: wait for the switches to drop what is gone; record it.
+
+    Leaving members become `removed` (their interface, the VLAN and reservations
+    free) once every switch confirmed; a switch that did not keeps them
+    leaving, with `removal_pending` in the provisioning status, until it
+    reconnects and is reconciled (`confirm_removals`)."""
     if rollout is None:
+        if service_id is not None:  # nothing to tell the switches: nothing to wait for
+            with ctx.lock, ctx.store.transaction() as conn:
+                _settle_leaving(conn, ctx, service_id)
         return
     result = rollout.result()
     service_id = rollout.service["id"]
+    waiting = sorted(s for s, status in result.switches.items() if status != INSTALLED)
+    statuses = dict(result.switches) if rollout.rows else {}
+    statuses.update(dict.fromkeys(waiting, REMOVAL_PENDING))
     with ctx.lock, ctx.store.transaction() as conn:
         conn.execute(update(services).where(services.c.id == service_id)
-                     .values(provisioning=result.switches if rollout.rows else {}))
-        if not result.ok:
-            record(conn, ctx, actor, "rules_not_removed", service_id,
-                   error=result.error or "the switches refused the change")
+                     .values(provisioning=statuses))
+        if waiting:
+            record(conn, ctx, actor, "removal_pending", service_id, switches=waiting,
+                   error=result.error or "not confirmed by the switches")
+        else:
+            _settle_leaving(conn, ctx, service_id)
+
+
+def _settle_leaving(conn: Connection, ctx: Context, service_id: int,
+                    late_switch: str | None = None) -> None:
+    """Every switch confirmed the removal: leaving members are gone, and what they
+    held is free. `late_switch`: the one that confirmed after a wait (recorded)."""
+    gone = conn.execute(update(members).where(members.c.service_id == service_id,
+                                              members.c.state == LEAVING)
+                        .values(state=REMOVED)).rowcount
+    refresh(conn, ctx, service_id)
+    if gone and late_switch:
+        record(conn, ctx, "system", "removal_confirmed", service_id, switch=late_switch,
+               members=gone)
+
+
+def confirm_removals(ctx: Context, switch: str) -> None:
+    """`switch` now holds exactly the desired state (a reconciliation succeeded):
+    removals it had yet to confirm are done."""
+    with ctx.lock, ctx.store.transaction() as conn:
+        waiting = conn.execute(select(services.c.id, services.c.provisioning).where(
+            services.c.id.in_(select(members.c.service_id).where(
+                members.c.state.in_((LEAVING, SUSPENDED)))))).all()
+        for service_id, provisioning in waiting:
+            if provisioning.get(switch) != REMOVAL_PENDING:
+                continue
+            statuses = {s: st for s, st in provisioning.items() if s != switch}
+            conn.execute(update(services).where(services.c.id == service_id)
+                         .values(provisioning=statuses))
+            if REMOVAL_PENDING not in statuses.values():
+                _settle_leaving(conn, ctx, service_id, late_switch=switch)
 
 
 def desired_intents(ctx: Context) -> list[ServiceIntent]:
-    """Every live ethernet service holding a VLAN, with its provisioned members.
+    """Every live ethernet service holding a VLAN, with its live members: what the
+    switches must hold, as the provisioner was told it change by change.
 
-    Two queries whatever the number of services: a restart reads them all."""
-    with ctx.store.read() as conn:
+    Read under the lock, so never between a change's commit and its hand-over
+    to the provisioner. At start `fail_interrupted` has made every member whose
+    provisioning was cut short `failed`, so then live means provisioned. Two
+    queries whatever the number of services: a restart reads them all."""
+    with ctx.lock, ctx.store.read() as conn:
         live = (services.c.state != DELETED, services.c.kind.in_(ETHERNET_KINDS),
                 services.c.vlan.is_not(None))
         rows: dict[int, list[Row]] = {}
@@ -185,15 +259,15 @@ def desired_intents(ctx: Context) -> list[ServiceIntent]:
                  .join(services, services.c.id == members.c.service_id)
                  .join(parties, parties.c.id == members.c.party_id)
                  .join(interfaces, interfaces.c.id == members.c.interface_id)
-                 .where(members.c.state == PROVISIONED, *live).order_by(members.c.id))
+                 .where(members.c.state.in_(LIVE_MEMBER_STATES), *live)
+                 .order_by(members.c.id))
         for m in conn.execute(query).mappings():
             rows.setdefault(m["service_id"], []).append(m)
         out = []
         for service in conn.execute(select(services).where(*live)
                                     .order_by(services.c.id)).mappings():
-            provisioned = rows.get(service["id"], [])
-            out.append(intent(service, service["vlan"],
-                              provisioned if len(provisioned) >= 2 else []))
+            found = rows.get(service["id"], [])
+            out.append(intent(service, service["vlan"], found if len(found) >= 2 else []))
     return out
 
 
@@ -212,3 +286,71 @@ def fail_interrupted(ctx: Context) -> None:
             refresh(conn, ctx, member.service_id)
             record(conn, ctx, "system", "member_failed", member.service_id,
                    member=member.id, error="interrupted")
+
+
+def fail_orphans(ctx: Context) -> None:
+    """At start: a live member whose interface is no longer on an edge port of the
+    topology (the file was edited: the port became a fiber port, or its switch is
+    gone) cannot be provisioned; it becomes `failed`, naming why, and the other
+    services are provisioned as usual."""
+    with ctx.lock, ctx.store.transaction() as conn:
+        live = conn.execute(
+            select(members.c.id, members.c.service_id, interfaces.c.name, interfaces.c.switch,
+                   interfaces.c.port, parties.c.name.label("party"))
+            .join(services, services.c.id == members.c.service_id)
+            .join(interfaces, interfaces.c.id == members.c.interface_id)
+            .join(parties, parties.c.id == members.c.party_id)
+            .where(members.c.state.in_(LIVE_MEMBER_STATES), services.c.state != DELETED,
+                   services.c.kind.in_(ETHERNET_KINDS))).all()
+        for m in live:
+            if ctx.topology.is_edge_port(PortRef(m.switch, m.port)):
+                continue
+            error = (f"interface '{m.name}' is on {m.switch}:{m.port}, which the topology no "
+                     f"longer has as an edge port")
+            conn.execute(update(members).where(members.c.id == m.id).values(
+                state=FAILED, error=error))
+            refresh(conn, ctx, m.service_id)
+            record(conn, ctx, "system", "member_failed", m.service_id, m.party,
+                   interface=m.name, error=error)
+            log.error("service %d: %s; member failed", m.service_id, error)
+
+
+def suspend_party(ctx: Context, actor: Any, party_id: int) -> None:
+    """The provider suspended the party: its live ethernet members come off the
+    switches (`suspended`, holding their interface, the VLAN and reservations)."""
+    with ctx.lock:
+        with ctx.store.transaction() as conn:
+            found = _members_of_party(conn, party_id, LIVE_MEMBER_STATES)
+            conn.execute(update(members).where(members.c.id.in_([m.id for m in found]))
+                         .values(state=SUSPENDED))
+            for service_id in sorted({m.service_id for m in found}):
+                refresh(conn, ctx, service_id)
+                record(conn, ctx, actor, "member_suspended", service_id, found[0].party)
+        rollouts = [start(ctx, s) for s in sorted({m.service_id for m in found})]
+    for rollout in rollouts:  # no lock held while the switches answer
+        finish_withdrawal(ctx, actor, rollout)
+
+
+def resume_party(ctx: Context, actor: Any, party_id: int) -> None:
+    """The provider resumed the party: its suspended members go back on the switches."""
+    with ctx.lock:
+        with ctx.store.transaction() as conn:
+            found = _members_of_party(conn, party_id, (SUSPENDED,))
+            conn.execute(update(members).where(members.c.id.in_([m.id for m in found]))
+                         .values(state=ACCEPTED))
+            for service_id in sorted({m.service_id for m in found}):
+                refresh(conn, ctx, service_id)
+                record(conn, ctx, actor, "member_resumed", service_id, found[0].party)
+        rollouts = {s: start(ctx, s) for s in sorted({m.service_id for m in found})}
+    for service_id, rollout in rollouts.items():  # no lock held while the switches answer
+        finish_members(ctx, actor, rollout, [m.id for m in found if m.service_id == service_id])
+
+
+def _members_of_party(conn: Connection, party_id: int, states: tuple[str, ...]) -> list[Any]:
+    """The party's members in `states` of live ethernet services."""
+    return conn.execute(
+        select(members.c.id, members.c.service_id, parties.c.name.label("party"))
+        .join(services, services.c.id == members.c.service_id)
+        .join(parties, parties.c.id == members.c.party_id)
+        .where(members.c.party_id == party_id, members.c.state.in_(states),
+               services.c.state != DELETED, services.c.kind.in_(ETHERNET_KINDS))).all()

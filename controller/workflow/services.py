@@ -6,11 +6,13 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, union, update
 
-from controller import accounts, capacity, validation
+from controller import accounts, validation
 from controller.errors import conflict, forbidden, not_found, not_owner
 from controller.model import (
     ACCEPTED,
     DELETED,
+    HOLDING_MEMBER_STATES,
+    LEAVING,
     LIVE_MEMBER_STATES,
     OFFER_PENDING,
     ORDER_CANCELLED,
@@ -18,6 +20,7 @@ from controller.model import (
     PENDING,
     POINT_TO_POINT,
     REMOVED,
+    SUSPENDED,
     WITHDRAWN,
     Actor,
     role_for,
@@ -31,6 +34,7 @@ from controller.workflow.context import (
     own_interface,
     party_row,
     record,
+    require_active,
     require_party,
     visible_service,
 )
@@ -39,17 +43,23 @@ from controller.workflow.views import service_view, service_views
 
 
 def check_interface_free(conn: Connection, interface: Row) -> None:
-    service_id = conn.execute(select(members.c.service_id).where(
+    holder = conn.execute(select(members.c.service_id, members.c.state).where(
         members.c.interface_id == interface["id"],
-        members.c.state.in_(LIVE_MEMBER_STATES))).scalar()
-    if service_id is not None:
-        raise conflict("interface_busy", f"interface '{interface['name']}' is already used by "
-                                         f"service {service_id}")
+        members.c.state.in_(HOLDING_MEMBER_STATES))).first()
+    if holder is None:
+        return
+    if holder.state == LEAVING:
+        raise conflict("interface_busy", f"interface '{interface['name']}' is still held by "
+                                         f"service {holder.service_id}: a switch has yet to "
+                                         f"confirm that its rules are gone")
+    raise conflict("interface_busy", f"interface '{interface['name']}' is already used by "
+                                     f"service {holder.service_id}")
 
 
 def live_member_count(conn: Connection, service_id: int) -> int:
     return len(conn.execute(select(members.c.id).where(
-        members.c.service_id == service_id, members.c.state.in_(LIVE_MEMBER_STATES))).all())
+        members.c.service_id == service_id,
+        members.c.state.in_((*LIVE_MEMBER_STATES, SUSPENDED)))).all())
 
 
 def check_room(conn: Connection, service: Row) -> None:
@@ -67,6 +77,7 @@ def check_live(service: Row) -> None:
 
 def create_service(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
     """The creator becomes owner and first member (accepted; root if point-to-multipoint)."""
+    require_active(ctx, actor)
     party_id = require_party(actor)
     wanted = validation.new_service(body)
     with ctx.lock, ctx.store.transaction() as conn:
@@ -121,6 +132,7 @@ def get_service(ctx: Context, actor: Actor, service_id: int) -> dict[str, Any]:
 
 def remove_member(ctx: Context, actor: Actor, service_id: int, party_name: str) -> dict[str, Any]:
     """The owner (or the provider) removes a member, or a member leaves."""
+    require_active(ctx, actor)
     with ctx.lock:
         with ctx.store.transaction() as conn:
             service = visible_service(conn, actor, service_id)
@@ -137,16 +149,26 @@ def remove_member(ctx: Context, actor: Actor, service_id: int, party_name: str) 
                 raise forbidden(f"the owner cannot leave service {service_id}; tear it down")
             check_live(service)
             ids = [m["id"] for m in rows]
-            conn.execute(update(members).where(members.c.id.in_(ids)).values(state=REMOVED))
+            _leave(conn, rows)
             _cancel_orders(conn, ids)
             refresh(conn, ctx, service_id)
             action = "member_left" if actor.party_id == target else "member_removed"
             record(conn, ctx, actor, action, service_id, party_name)
             was_live = any(m["state"] in LIVE_MEMBER_STATES for m in rows)
         withdrawal = start(ctx, service_id, service["vlan"]) if was_live else None
-    finish_withdrawal(ctx, actor, withdrawal)  # no lock held while the switches answer
+    # No lock held while the switches answer.
+    finish_withdrawal(ctx, actor, withdrawal, service_id)
     with ctx.store.read() as conn:
         return service_view(conn, ctx, _service(conn, service_id))
+
+
+def _leave(conn: Connection, rows: list[Row]) -> None:
+    """Members on their way out: live ones leave (holding what they have until the
+    switches confirm their rules are gone), the others are removed at once."""
+    live = [m["id"] for m in rows if m["state"] in LIVE_MEMBER_STATES]
+    conn.execute(update(members).where(members.c.id.in_(live)).values(state=LEAVING))
+    rest = [m["id"] for m in rows if m["state"] not in LIVE_MEMBER_STATES]
+    conn.execute(update(members).where(members.c.id.in_(rest)).values(state=REMOVED))
 
 
 def _cancel_orders(conn: Connection, member_ids: list[int]) -> None:
@@ -157,25 +179,27 @@ def _cancel_orders(conn: Connection, member_ids: list[int]) -> None:
 
 def teardown_service(ctx: Context, actor: Actor, service_id: int) -> dict[str, Any]:
     """Delete the service: members out, pending offers withdrawn, VLAN and links freed."""
+    require_active(ctx, actor)
     with ctx.lock:
         with ctx.store.transaction() as conn:
             service = visible_service(conn, actor, service_id)
             if not (actor.is_admin or actor.party_id == service["owner_id"]):
                 raise not_owner(service["id"])
             check_live(service)
-            ids = list(conn.execute(select(members.c.id).where(
-                members.c.service_id == service_id, members.c.state != REMOVED)).scalars())
-            conn.execute(update(members).where(members.c.id.in_(ids)).values(state=REMOVED))
-            _cancel_orders(conn, ids)
+            rows = conn.execute(select(members.c.id, members.c.state).where(
+                members.c.service_id == service_id, members.c.state != REMOVED)).mappings().all()
+            _leave(conn, rows)
+            _cancel_orders(conn, [m["id"] for m in rows])
             conn.execute(update(offers).where(offers.c.service_id == service_id,
                                               offers.c.state == OFFER_PENDING)
                          .values(state=WITHDRAWN, decided_at=ctx.clock()))
-            capacity.reserve(conn, service_id, {})
+            # The VLAN and the link reservations stay until the switches confirm.
             conn.execute(update(services).where(services.c.id == service_id)
-                         .values(state=DELETED, vlan=None))
+                         .values(state=DELETED))
             record(conn, ctx, actor, "service_deleted", service_id, vlan=service["vlan"])
         withdrawal = start(ctx, service_id, service["vlan"])
-    finish_withdrawal(ctx, actor, withdrawal)  # no lock held while the switches answer
+    # No lock held while the switches answer.
+    finish_withdrawal(ctx, actor, withdrawal, service_id)
     with ctx.store.read() as conn:
         return service_view(conn, ctx, _service(conn, service_id))
 

@@ -8,7 +8,15 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, select
 
 from controller.capacity import link_id
-from controller.model import ACTIVE, DEGRADED, LIVE_MEMBER_STATES, REMOVED
+from controller.model import (
+    ACTIVE,
+    DEGRADED,
+    HOLDING_MEMBER_STATES,
+    LIVE_MEMBER_STATES,
+    LIVE_SERVICE_STATES,
+    REMOVED,
+    SUSPENDED,
+)
 from controller.schema import interfaces, members, offers, orders, parties, services
 from controller.workflow.context import Context, Row
 from topology.model import PortRef
@@ -27,7 +35,7 @@ def party_views(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
         return []
     query = (select(interfaces, members.c.service_id)
              .outerjoin(members, and_(members.c.interface_id == interfaces.c.id,
-                                      members.c.state.in_(LIVE_MEMBER_STATES)))
+                                      members.c.state.in_(HOLDING_MEMBER_STATES)))
              .where(interfaces.c.party_id.in_([p["id"] for p in rows]))
              .order_by(interfaces.c.id))
     owned: dict[int, list[dict[str, Any]]] = {p["id"]: [] for p in rows}
@@ -93,7 +101,11 @@ def is_degraded(ctx: Context, rows: list[Row]) -> bool:
 
 
 def shown_state(ctx: Context, service: Row, rows: list[Row]) -> str:
+    """`degraded` while a switch or link on the path is down, or a member's party is
+    suspended (its rules are off the switches until it is resumed)."""
     if service["state"] == ACTIVE and is_degraded(ctx, rows):
+        return DEGRADED
+    if service["state"] in LIVE_SERVICE_STATES and any(m["state"] == SUSPENDED for m in rows):
         return DEGRADED
     return service["state"]
 

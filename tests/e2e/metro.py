@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from apps.lldp import lldp_flows
 from apps.ofctl_text import flow_text
 from controller.core import ServiceCore
 from controller.store import open_store
@@ -34,12 +33,11 @@ class Metro:
     workdir: Path
 
     def expected_tables(self) -> dict[str, SwitchTables]:
-        """The compiled state of the services the database holds, with the LLDP rules."""
+        """The compiled state of the services the database holds (the LLDP probe
+        rules and their meter included: they are infrastructure)."""
         core = ServiceCore(self.topology, open_store(self.controller.db),
                            admin_token=self.controller.admin_token)
-        compiled = compile_network(self.topology, core.desired_intents())
-        return {name: SwitchTables(t.flows | lldp_flows(self.topology, name), t.groups, t.meters)
-                for name, t in compiled.items()}
+        return compile_network(self.topology, core.desired_intents())
 
     def wait_connected(self, timeout: float = 20) -> None:
         def all_connected() -> bool:

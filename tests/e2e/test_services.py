@@ -118,3 +118,26 @@ def test_bandwidth_is_capped_at_the_service_rate(metro) -> None:
                                report, re.S).group(1)) / 1e6
     print(f"iperf3 through a 50 Mb/s service: {received:.1f} Mb/s received")
     assert 10 < received <= 55
+
+
+def test_a_suspended_party_is_cut_off_and_a_resumed_one_is_back(metro) -> None:
+    """The provider suspends p3: its frames stop at once (its rules are gone from the
+    switches, the service shows `degraded`); resumed, they flow again."""
+    sid, _ = create_service(metro.parties, POINT_TO_POINT, "h1", ["h3"])
+    admin = metro.controller.api()
+    p3 = next(p for p in admin.call("GET", "/parties") if p["name"] == "p3")
+    h3_ip = metro.topology.hosts["h3"].ip.split("/")[0]
+
+    def h1_reaches_h3() -> bool:
+        return " 0% packet loss" in metro.net.get("h1").cmd(f"ping -c2 -i0.2 -W1 {h3_ip}")
+
+    assert h1_reaches_h3()
+    admin.call("PATCH", f"/parties/{p3['id']}", {"account": {"status": "suspended"}})
+    assert admin.call("GET", f"/services/{sid}")["state"] == "degraded"
+    h3_switch = metro.topology.hosts["h3"].switch
+    assert f"cookie={service_cookie(sid):#x}" not in "\n".join(flow_lines(h3_switch))
+    assert not h1_reaches_h3()
+    admin.call("PATCH", f"/parties/{p3['id']}", {"account": {"status": "active"}})
+    assert admin.call("GET", f"/services/{sid}")["state"] == "active"
+    wait_until(h1_reaches_h3, 5, "h1 to reach h3 again")
+    assert mismatches(metro.topology, metro.expected_tables(), metro.workdir) == {}

@@ -22,7 +22,11 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_api_and_ui_over_https(certificate: tuple[Path, Path], tmp_path: Path) -> None:
     with running_controller(tmp_path, tls=certificate, admin_token=ADMIN) as server:
         assert server.url.startswith("https://")
-        assert server.call("GET", "/healthz", None).json()["status"] == "ok"
+        health = server.call("GET", "/healthz", None)
+        assert health.json()["status"] == "ok"
+        for answer in (health, server.call("GET", "/api/v1/parties", "wrong"),
+                       server.call("GET", "/api/v1/me", ADMIN), server.call("GET", "/", None)):
+            assert answer.headers["Strict-Transport-Security"] == "max-age=31536000"
         assert server.call("GET", "/api/v1/parties", ADMIN).json() == []
         assert server.call("GET", "/api/v1/parties", "wrong").status_code == 401
         assert "<svg" in server.call("GET", "/", None).text

@@ -17,11 +17,12 @@ from tests.harness import free_port
 pytestmark = pytest.mark.network
 
 
-def test_demo_runs_and_cleans_up(network_lock):
+@pytest.mark.parametrize("channel", [[], ["--tls-openflow"]], ids=["tcp", "tls-openflow"])
+def test_demo_runs_and_cleans_up(network_lock, channel):
     ofp_port, api_port = free_port(), free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "metroshare.cli", "demo", "--no-cli",
-         "--ofp-port", str(ofp_port), "--api-port", str(api_port)],
+         "--ofp-port", str(ofp_port), "--api-port", str(api_port), *channel],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "METROSHARE_ADMIN_TOKEN": "demo-admin-token"})
     banner = []
@@ -32,6 +33,7 @@ def test_demo_runs_and_cleans_up(network_lock):
                 break
         text = "".join(banner)
         assert "switches    7 of 7 connected" in text, text
+        assert ("OpenFlow over TLS on ssl:" in text) == bool(channel), text
         tokens = {}
         for line in banner:
             parts = line.split()

@@ -79,3 +79,23 @@ def test_lldp_finds_links_that_differ_from_the_topology(network_lock, tmp_path: 
         log = metro.controller.log_text()
         assert "link mismatch at agg1:2: topology says acc2:1, LLDP says acc1:1" in log
         assert "link mismatch at core1" not in log  # correct links raise nothing
+
+
+def test_a_removal_waits_for_the_switch_that_was_away(network_lock, tmp_path: Path) -> None:
+    """Leave while acc4 is away: the member stays `leaving` and its interface taken,
+    with `removal_pending` on acc4, until acc4 is back and reconciled."""
+    with running_metro(tmp_path) as metro:
+        sid, _ = create_service(metro.parties, "multipoint-to-multipoint", "h1", ["h2", "h7"])
+        target = vsctl("get-controller", "acc4")
+        vsctl("del-controller", "acc4")
+        wait_until(lambda: service(metro, sid)["state"] == "degraded", 10, "acc4 seen away")
+        view = metro.parties["h7"].call("DELETE", f"/services/{sid}/members/p7")
+        member = next(m for m in view["members"] if m["party"] == "p7")
+        assert member["state"] == "leaving"
+        assert view["provisioning"]["acc4"] == "removal_pending"
+        vsctl("set-controller", "acc4", target)
+        wait_until(lambda: "p7" not in [m["party"] for m in service(metro, sid)["members"]],
+                   15, "the removal to be confirmed once acc4 is back")
+        assert "removal_pending" not in service(metro, sid)["provisioning"].values()
+        actions = [e["action"] for e in metro.controller.api().call("GET", "/events")]
+        assert "removal_confirmed" in actions

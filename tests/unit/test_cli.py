@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 
 import pytest
+
+from metroshare.cli import parser
+from metroshare.settings import (
+    ADMIN_TOKEN_ENV,
+    admin_token_path,
+    resolve_admin_token,
+    secure_local_files,
+)
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -45,3 +55,108 @@ def test_tls_options_go_together(metro_yaml, tmp_path):
     result = run("controller", "--topology", str(metro_yaml), "--db", str(tmp_path / "db"),
                  "--tls-cert", str(metro_yaml))
     assert result.returncode == 2 and "--tls-cert and --tls-key go together" in result.stderr
+
+
+def controller_args(metro_yaml, db, *more: str) -> list[str]:
+    return ["controller", "--topology", str(metro_yaml), "--db", str(db), *more]
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.1", "::", "example.net"])
+def test_plain_http_off_loopback_needs_insecure_http(metro_yaml, tmp_path, host):
+    result = run(*controller_args(metro_yaml, tmp_path / "db", "--api-host", host))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--insecure-http" in lines[0] and host in lines[0]
+    assert not (tmp_path / "db").exists()  # refused before anything was created
+
+
+def test_loopback_hosts_and_insecure_http_pass_the_check():
+    from metroshare.settings import is_loopback
+
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.1.2.3", "::1", "localhost"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "10.0.0.1", "example.net"))
+    args = parser().parse_args(["controller", "--topology", "t", "--db", "d",
+                                "--api-host", "0.0.0.0", "--insecure-http"])
+    assert args.insecure_http and args.api_rate == 1000 and args.api_burst == 1000
+
+
+@pytest.mark.parametrize("value", ["-1", "fast", "nan"])
+def test_a_bad_api_rate_exits_2(metro_yaml, tmp_path, value):
+    assert run(*controller_args(metro_yaml, tmp_path / "db", "--api-rate", value)).returncode == 2
+
+
+@pytest.mark.parametrize("which", ["db", "token"])
+def test_a_linked_database_or_token_file_is_refused(metro_yaml, tmp_path, which):
+    db = tmp_path / "metro.db"
+    target = tmp_path / "elsewhere"
+    target.write_text("")
+    link = db if which == "db" else admin_token_path(str(db))
+    link.symlink_to(target)
+    result = run(*controller_args(metro_yaml, db))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"metroshare: {link}: is a symbolic link; refusing to follow it"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file away needs root")
+@pytest.mark.parametrize("which", ["db", "token"])
+def test_another_users_database_or_token_file_is_refused(metro_yaml, tmp_path, which):
+    db = tmp_path / "metro.db"
+    path = db if which == "db" else admin_token_path(str(db))
+    path.write_text("")
+    os.chown(path, 65534, 65534)
+    result = run(*controller_args(metro_yaml, db))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"metroshare: {path}: owned by uid 65534, not by this user (uid 0); refusing to use it"]
+
+
+def test_database_and_token_files_are_created_0600(tmp_path, monkeypatch):
+    monkeypatch.delenv(ADMIN_TOKEN_ENV, raising=False)
+    db = tmp_path / "metro.db"
+    secure_local_files(str(db))
+    token = resolve_admin_token(str(db))
+    assert resolve_admin_token(str(db)) == token
+    for path in (db, admin_token_path(str(db))):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    os.chmod(db, 0o644)  # loosened by hand: tightened again at the next start
+    secure_local_files(str(db))
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("given", [["--ofp-tls-cert"], ["--ofp-tls-cert", "--ofp-tls-key"],
+                                   ["--ofp-ca-cert"]])
+def test_openflow_tls_options_go_together(metro_yaml, tmp_path, given):
+    files = [arg for option in given for arg in (option, str(metro_yaml))]
+    result = run("controller", "--topology", str(metro_yaml), "--db", str(tmp_path / "db"),
+                 *files)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "metroshare: --ofp-tls-cert, --ofp-tls-key and --ofp-ca-cert go together"]
+
+
+def test_a_missing_openflow_tls_file_exits_2(metro_yaml, tmp_path):
+    missing = tmp_path / "ca.pem"
+    result = run("controller", "--topology", str(metro_yaml), "--db", str(tmp_path / "db"),
+                 "--ofp-tls-cert", str(metro_yaml), "--ofp-tls-key", str(metro_yaml),
+                 "--ofp-ca-cert", str(missing))
+    assert result.returncode == 2 and f"{missing}: no such file" in result.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["--controller", "ssl:127.0.0.1:6653"],
+    ["--controller", "127.0.0.1:6653", "--switch-cert", "F", "--switch-key", "F",
+     "--ca-cert", "F"],
+    ["--controller", "ssl:127.0.0.1:6653", "--switch-cert", "F"],
+])
+def test_mininet_tls_needs_an_ssl_target_and_all_three_files(metro_yaml, args):
+    args = [str(metro_yaml) if a == "F" else a for a in args]
+    result = run("mininet", "--topology", str(metro_yaml), *args)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_openflow_listens_on_loopback_unless_told():
+    args = parser().parse_args(["controller", "--topology", "t", "--db", "d"])
+    assert args.ofp_host == "127.0.0.1" and args.ofp_tls_cert is None
+    args = parser().parse_args(["mininet", "--topology", "t", "--controller", "ssl:10.0.0.9:6653"])
+    assert args.controller == ("ssl", "10.0.0.9", 6653)

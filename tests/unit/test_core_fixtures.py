@@ -53,6 +53,7 @@ class RecordingProvisioner:
     def __init__(self) -> None:
         self.intents: list[ServiceIntent] = []
         self.fail_for: set[str] = set()
+        self.away: set[str] = set()  # switches that cannot confirm a change
 
     def submit(self, intent: ServiceIntent) -> Settled:
         self.intents.append(intent)
@@ -60,6 +61,10 @@ class RecordingProvisioner:
         if bad:
             return Settled(ProvisionResult(ok=False, switches={"acc1": "failed: refused"},
                                            error=f"switch refused rules for {bad[0]}"))
+        if self.away:
+            return Settled(ProvisionResult(
+                ok=not intent.members, switches=dict.fromkeys(
+                    sorted(self.away), "failed: switch not connected")))
         return Settled(ProvisionResult(ok=True, switches={"acc1": "installed"}
                                        if intent.members else {}))
 

@@ -18,6 +18,7 @@ from tests.unit.test_core_fixtures import (
     offer_and_accept,
     p2p,
     party_body,
+    refused,
 )
 
 
@@ -89,14 +90,15 @@ def test_teardown_frees_vlan_interfaces_and_withdraws_offers(world: World) -> No
     offers = {o["id"]: o for o in world.core.list_offers(world.alice)}
     assert offers[pending["id"]]["state"] == "withdrawn"
     assert world.core.me(world.bob)["interfaces"][0]["service"] is None
-    # The VLAN and the interfaces are free again.
+    # The interfaces are free again, and the VLAN too, though it is reused last (stale
+    # rules on a switch that was away might still carry it).
     again = p2p(world, name="s2")
     result = offer_and_accept(world, again["id"], world.bob, "bob-if0")
-    assert result["service"]["vlan"] == 2
+    assert result["service"]["vlan"] == 3
     check_invariants(world.core, world.store)
 
 
-def test_vlans_are_lowest_free_and_reused_after_release(world: World) -> None:
+def test_vlans_are_lowest_never_used_then_least_recently_freed(world: World) -> None:
     first = p2p(world, name="one")
     offer_and_accept(world, first["id"], world.bob, "bob-if0")
     second = world.core.create_service(world.carol, ethernet_body("two", "carol-if0"))
@@ -107,7 +109,24 @@ def test_vlans_are_lowest_free_and_reused_after_release(world: World) -> None:
     third = world.core.create_service(world.alice, ethernet_body("three", "alice-if1"))
     offer = world.core.create_offer(world.alice, third["id"], {"party": "bob"})
     assert world.core.accept_offer(world.bob, offer["id"],
-                                   {"interface": "bob-if1"})["service"]["vlan"] == 2
+                                   {"interface": "bob-if1"})["service"]["vlan"] == 4
+
+
+def test_vlans_reused_least_recently_freed_once_all_were_used(tmp_path) -> None:
+    world = build_world(tmp_path, pool=range(2, 4))
+    first = p2p(world, name="one")
+    offer_and_accept(world, first["id"], world.bob, "bob-if0")
+    second = world.core.create_service(world.carol, ethernet_body("two", "carol-if0"))
+    offer = world.core.create_offer(world.carol, second["id"], {"party": "dave"})
+    world.core.accept_offer(world.dave, offer["id"], {"interface": "dave-if0"})
+    world.clock.now += 1
+    world.core.teardown_service(world.carol, second["id"])   # frees 3
+    world.clock.now += 1
+    world.core.teardown_service(world.alice, first["id"])    # frees 2, later
+    third = world.core.create_service(world.alice, ethernet_body("three", "alice-if1"))
+    offer = world.core.create_offer(world.alice, third["id"], {"party": "bob"})
+    assert world.core.accept_offer(world.bob, offer["id"],
+                                   {"interface": "bob-if1"})["service"]["vlan"] == 3
 
 
 def test_invitation_code_works_once(world: World) -> None:
@@ -400,3 +419,77 @@ def test_construction_refusals(tmp_path: Path) -> None:
         ServiceCore(core.topology, core._ctx.store, admin_token="")
     with pytest.raises(ValueError):
         make_core(tmp_path, pool=[0, 1])
+
+
+def test_a_removal_a_switch_has_not_confirmed_holds_interface_and_vlan(world: World) -> None:
+    """Leave while acc2 is away: bob stays `leaving`, his interface and the VLAN stay
+    taken (the switch, fail-secure, still forwards for him) until acc2 confirms."""
+    service = p2p(world, type_="multipoint-to-multipoint")
+    offer_and_accept(world, service["id"], world.bob, "bob-if0")
+    offer_and_accept(world, service["id"], world.carol, "carol-if0")
+    world.net.away = {"acc2"}
+    view = world.core.remove_member(world.bob, service["id"], "bob")
+    bob = next(m for m in view["members"] if m["party"] == "bob")
+    assert bob["state"] == "leaving" and view["provisioning"]["acc2"] == "removal_pending"
+    other = world.core.create_service(world.dave, ethernet_body("d", "dave-if0"))
+    offer = world.core.create_offer(world.dave, other["id"], {"party": "bob"})
+    refused(lambda: world.core.accept_offer(world.bob, offer["id"], {"interface": "bob-if0"}),
+            world.store, "interface_busy")
+    world.net.away = set()
+    world.core.confirm_removals("acc1")  # another switch: nothing changes
+    assert "leaving" in [m["state"] for m in world.core.get_service(
+        ADMIN, service["id"])["members"]]
+    world.core.confirm_removals("acc2")
+    view = world.core.get_service(ADMIN, service["id"])
+    assert [m["party"] for m in view["members"]] == ["alice", "carol"]
+    assert "removal_pending" not in view["provisioning"].values()
+    assert world.core.accept_offer(world.bob, offer["id"], {"interface": "bob-if0"})
+    check_invariants(world.core, world.store)
+
+
+def test_a_teardown_a_switch_has_not_confirmed_keeps_the_vlan(world: World) -> None:
+    service = p2p(world)
+    offer_and_accept(world, service["id"], world.bob, "bob-if0")
+    world.net.away = {"acc2"}
+    view = world.core.teardown_service(world.alice, service["id"])
+    assert view["state"] == "deleted" and view["vlan"] == 2
+    assert view["provisioning"] == {"acc2": "removal_pending"}
+    world.net.away = set()
+    world.core.confirm_removals("acc2")
+    view = world.core.get_service(ADMIN, service["id"])
+    assert view["vlan"] is None and view["provisioning"] == {} and view["members"] == []
+    check_invariants(world.core, world.store)
+
+
+def test_suspending_a_party_takes_its_members_off_and_resuming_puts_them_back(
+        world: World) -> None:
+    service = p2p(world, type_="multipoint-to-multipoint")
+    offer_and_accept(world, service["id"], world.bob, "bob-if0")
+    offer_and_accept(world, service["id"], world.carol, "carol-if0")
+    bob_id = world.core.me(world.bob)["id"]
+    world.core.update_party(ADMIN, bob_id, {"account": {"status": "suspended"}})
+    assert {m.party for m in world.net.intents[-1].members} == {"alice", "carol"}
+    view = world.core.get_service(ADMIN, service["id"])
+    assert view["state"] == "degraded" and view["vlan"] == 2
+    assert {m["party"]: m["state"] for m in view["members"]}["bob"] == "suspended"
+    assert world.core.me(world.bob)["interfaces"][0]["service"] == service["id"]  # still held
+    world.core.update_party(ADMIN, bob_id, {"account": {"status": "active"}})
+    assert {m.party for m in world.net.intents[-1].members} == {"alice", "bob", "carol"}
+    view = world.core.get_service(ADMIN, service["id"])
+    assert view["state"] == "active" and view["vlan"] == 2
+    assert [m["state"] for m in view["members"]] == ["provisioned"] * 3
+    check_invariants(world.core, world.store)
+
+
+def test_a_point_to_point_service_keeps_its_vlan_while_its_peer_is_suspended(
+        world: World) -> None:
+    service = p2p(world)
+    offer_and_accept(world, service["id"], world.bob, "bob-if0")
+    bob_id = world.core.me(world.bob)["id"]
+    world.core.update_party(ADMIN, bob_id, {"account": {"status": "suspended"}})
+    assert world.net.intents[-1].members == ()
+    view = world.core.get_service(ADMIN, service["id"])
+    assert view["state"] == "degraded" and view["vlan"] == 2
+    world.core.update_party(ADMIN, bob_id, {"account": {"status": "active"}})
+    assert world.core.get_service(ADMIN, service["id"])["state"] == "active"
+    check_invariants(world.core, world.store)

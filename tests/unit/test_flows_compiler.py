@@ -7,11 +7,12 @@ from dataclasses import replace
 
 import pytest
 
-from flows.compiler import compile_network, compile_switch
+from flows.compiler import PROBE_METER_ID, compile_network, compile_switch, infrastructure
 from flows.intent import MULTIPOINT, POINT_TO_MULTIPOINT, POINT_TO_POINT, ServiceIntent
 from flows.pipeline import CLASSIFY, FORWARD, PRIORITY_ACCEPT, PRIORITY_FLOOD, TABLES
 from flows.rules import (
     COOKIE_INFRA,
+    COOKIE_LLDP,
     Flow,
     Group,
     Meter,
@@ -53,7 +54,7 @@ def service_rules(tables: dict[str, SwitchTables], service_id: int) -> tuple[set
     cookie = service_cookie(service_id)
     flows = {(s, f) for s, t in tables.items() for f in t.flows if f.cookie == cookie}
     groups = {(s, g) for s, t in tables.items() for g in t.groups}
-    meters = {(s, m) for s, t in tables.items() for m in t.meters}
+    meters = {(s, m) for s, t in tables.items() for m in t.meters if m.meter_id != PROBE_METER_ID}
     return flows, groups, meters
 
 
@@ -73,6 +74,9 @@ def test_rule_count_is_the_documented_minimum(levels: int, kind: str) -> None:
     for name, t in tables.items():
         infra = {f for f in t.flows if f.cookie == COOKIE_INFRA}
         assert infra == {table.miss() for table in TABLES}, name
+        probes = {f for f in t.flows if f.cookie == COOKIE_LLDP}
+        assert len(probes) == len(topology.trunk_ports(name)), name
+        assert infra | probes == infrastructure(topology, name).flows, name
 
 
 def test_point_to_point_on_a_path_is_three_flows_per_switch() -> None:
@@ -89,14 +93,14 @@ def test_exact_rules_of_a_point_to_point_service() -> None:
     intent = service(5, 42, POINT_TO_POINT, [a, b], first_member_id=8)
     cookie, tag = service_cookie(5), 0x1000 | 42
     s0 = compile_switch(topology, [intent], "s0")
-    assert s0.flows - {t.miss() for t in TABLES} == {
+    assert s0.flows - infrastructure(topology, "s0").flows == {
         Flow(0, PRIORITY_ACCEPT, match(in_port=2, vlan_vid=0, eth_src=a.mac),
              (("push_vlan",), ("set_vlan_vid", 42)), goto=1, meter=8, cookie=cookie),
         Flow(0, PRIORITY_ACCEPT, match(in_port=1, vlan_vid=tag), goto=1, cookie=cookie),
         Flow(1, PRIORITY_FLOOD, match(vlan_vid=tag), (("group", 42),), cookie=cookie),
     }
     assert s0.groups == {Group(42, ((("output", 1),), (("pop_vlan",), ("output", 2))))}
-    assert s0.meters == {Meter(8, 50_000, 5_000)}
+    assert s0.meters - infrastructure(topology, "s0").meters == {Meter(8, 50_000, 5_000)}
 
 
 def test_multipoint_steers_by_destination_only_where_the_tree_branches() -> None:
@@ -128,9 +132,9 @@ def test_services_with_fewer_than_two_members_compile_to_nothing(kind: str) -> N
     topology = build_tree([0])
     for hosts in ([], topology.hosts_on("s1")[:1]):
         tables = compile_network(topology, [service(1, 10, kind, hosts)])
-        for t in tables.values():
-            assert t.flows == {table.miss() for table in TABLES}
-            assert not t.groups and not t.meters
+        for name, t in tables.items():
+            assert t == infrastructure(topology, name)
+            assert not t.groups
 
 
 def test_point_to_multipoint_without_root_compiles_to_nothing() -> None:
@@ -161,7 +165,7 @@ def test_group_and_meter_ids_follow_vlan_and_member() -> None:
     for name, t in tables.items():
         assert {g.group_id for g in t.groups} <= {100, 200}, name
         local = {m.member_id for s in (a, b) for m in s.members if m.edge_port.switch == name}
-        assert {m.meter_id for m in t.meters} == local
+        assert {m.meter_id for m in t.meters} - {PROBE_METER_ID} == local
     assert Meter(11, 7000, 700) in tables[hosts[0].switch].meters
 
 
@@ -175,8 +179,8 @@ def test_cookies_name_their_service() -> None:
 
 
 def test_tables_refuse_undeclared_fields_and_gotos() -> None:
-    with pytest.raises(ValueError, match="eth_dst"):
-        CLASSIFY.flow(PRIORITY_ACCEPT, 1, eth_dst="00:00:00:00:00:01")
+    with pytest.raises(ValueError, match="eth_src"):
+        FORWARD.flow(PRIORITY_ACCEPT, 1, eth_src="00:00:00:00:00:01")
     with pytest.raises(ValueError, match="may not go"):
         FORWARD.flow(PRIORITY_FLOOD, 1, goto=CLASSIFY, vlan_vid=vlan_tag(3))
 
@@ -218,3 +222,19 @@ def test_a_leaf_sharing_the_root_port_still_reaches_no_leaf() -> None:
     assert sim.send(root.edge_port, Frame(shared.mac, leaf.mac)) == []
     assert [d.port for d in sim.send(root.edge_port, Frame(root.mac, leaf.mac))] == \
         [leaf.edge_port]
+
+
+def test_the_probe_meter_id_is_reserved_for_the_infrastructure() -> None:
+    """Member ids are meter ids 1..MAX_METER_ID - 1; the one above is the packet-in cap's."""
+    topology = build_tree([0])
+    hosts = topology.hosts_on("s0") + topology.hosts_on("s1")
+    with pytest.raises(ValueError, match="unusable as meter id"):
+        compile_network(topology, [service(1, 10, MULTIPOINT, hosts[:2],
+                                           first_member_id=PROBE_METER_ID)])
+    last = service(1, 10, MULTIPOINT, [hosts[0], topology.hosts_on("s1")[0]],
+                   first_member_id=PROBE_METER_ID - 2)
+    meters = [(s, m) for s, t in compile_network(topology, [last]).items() for m in t.meters]
+    assert sorted((s, m.meter_id) for s, m in meters) == [
+        ("s0", PROBE_METER_ID - 2), ("s0", PROBE_METER_ID), ("s1", PROBE_METER_ID - 1),
+        ("s1", PROBE_METER_ID)]
+    assert all(m.pktps == (m.meter_id == PROBE_METER_ID) for _, m in meters)

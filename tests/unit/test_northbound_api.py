@@ -138,6 +138,7 @@ def endpoints(service: int, offer: int) -> list[tuple[str, str, Any, int]]:
         ("GET", "/api/v1/parties", None, 200),
         ("GET", "/api/v1/parties/1", None, 404),
         ("PATCH", "/api/v1/parties/1", {"account": {"max_channels": 1}}, 403),
+        ("POST", "/api/v1/parties/1/token", None, 403),
         ("GET", "/api/v1/me", None, 200),
         ("GET", "/api/v1/topology", None, 200),
         ("GET", "/api/v1/events", None, 200),

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controller.errors import ServiceError
-from controller.model import ADMIN
+from controller.model import ADMIN, MAX_BANDWIDTH_MBPS, MAX_METER_RATE_KBPS
+from controller.validation import HIDDEN_CATEGORIES
 from tests.unit.test_core_fixtures import (
     World,
     build_world,
@@ -112,3 +113,51 @@ def test_valid_bodies_with_one_field_changed(which: int, path: list, value: Any)
             lambda: w.core.create_offer(w.alice, w.service, body),
             lambda: w.core.accept_invitation(w.bob, body)][which]
     _try(w, call)
+
+
+# Names with what fools a reader: a trailing newline, invisible formatting
+# characters (U+200B, U+202E, U+FEFF, U+2066), controls, separators.
+TRICKY = st.sampled_from(["\n", "\r\n", "\u200b", "\u202e", "\ufeff", "\u2066", "\x00",
+                          "\x7f", "\x85", "\u2028", " ", "é", "-", "."])
+NAMES = st.one_of(st.text(max_size=70), st.builds(
+    lambda a, t, b: a + t + b, st.from_regex(r"[a-z0-9]{0,63}", fullmatch=True), TRICKY,
+    st.from_regex(r"[a-z0-9]{0,3}", fullmatch=True)))
+
+
+@SETTINGS
+@given(name=NAMES, bandwidth=st.integers(-1, 2**33))
+def test_names_and_bandwidth_are_taken_whole_or_refused(name: str, bandwidth: int) -> None:
+    """A party or service is created with exactly the name given, or refused naming
+    the field; a bandwidth is taken only if its meter rate fits 32 bits."""
+    import re
+    import unicodedata
+
+    w = world()
+    party_ok = re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name) is not None \
+        and name not in ("admin", "system")
+    service_ok = 1 <= len(name) <= 64 \
+        and not any(unicodedata.category(c) in HIDDEN_CATEGORIES for c in name)
+    account = {"status": "active", "service_kinds": ["ethernet-channel"],
+               "max_bandwidth_mbps": MAX_BANDWIDTH_MBPS, "max_channels": 5}
+    w.core.update_party(ADMIN, w.dave.party_id, {"account": account})
+    for ok, call, field in (
+            (party_ok, lambda: w.core.create_party(ADMIN, {"name": name, "account": account}),
+             "name"),
+            (service_ok and 1 <= bandwidth <= MAX_BANDWIDTH_MBPS,
+             lambda: w.core.create_service(w.dave, ethernet_body(name, "dave-if1",
+                                                                 bandwidth=bandwidth)),
+             "name" if not service_ok else "attributes.bandwidth_mbps")):
+        before = snapshot(w.store)
+        try:
+            made = call()
+        except ServiceError as err:
+            assert not ok or err.status == 409, err   # e.g. name_taken: valid, but clashes
+            if err.code == "invalid_field":
+                assert err.message.startswith(f"{field}:"), err
+            assert snapshot(w.store) == before
+            continue
+        assert ok and made["name"] == name
+        if "attributes" in made:
+            assert made["attributes"]["bandwidth_mbps"] * 1000 <= MAX_METER_RATE_KBPS
+            w.core.teardown_service(w.dave, made["id"])
+    check_invariants(w.core, w.store)

@@ -40,7 +40,7 @@ class FakeChannel:
                    in self.refuse_services]
         return [text for _, text in refused], refused
 
-    def request(self, datapath, msg, timeout):
+    def request(self, datapath, msg, timeout, convert=None):
         return []  # an empty switch
 
 
@@ -157,7 +157,7 @@ def test_a_switch_lost_mid_round_fails_its_changes_and_is_read_back(installer) -
     assert all(r.switches["agg1"] == "installed" for r in results)
     installer.channel.refuse = frozenset()
     reads = []
-    installer.channel.request = lambda dp, msg, timeout: reads.append(dp.name) or []
+    installer.channel.request = lambda dp, msg, timeout, convert: reads.append(dp.name) or []
     assert installer.reconcile("acc1") is None and reads == ["acc1", "acc1", "acc1"]
 
 
@@ -181,3 +181,17 @@ def test_a_flow_removed_for_a_service_that_is_gone_is_no_loss(installer) -> None
     key = (flow.table, flow.priority, flow.match)
     assert not installer.lost("acc1", *key, service_cookie(1))
     assert installer.lost("acc1", *key, service_cookie(2))
+
+
+def test_the_audit_takes_the_desired_state_from_the_database(installer) -> None:
+    """A change the provisioner missed (or made that the database does not hold) is
+    corrected from the database, then reconciled onto the switches."""
+    database = [service(1, 1, 3)]
+    installer._desired_intents = lambda: database
+    installer.apply(service(2, 2, 4))   # installed, but not in the database
+    installer.resync()
+    assert set(installer.state.intents) == {1}
+    installer.channel.sent.clear()
+    for name in TOPOLOGY.switches:
+        assert installer.reconcile(name) is None
+    assert {name for name, _ in installer.channel.sent} >= {"acc1", "acc2", "agg1"}

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 from ryu.ofproto import ofproto_protocol
 from ryu.ofproto import ofproto_v1_3 as ofp
 from ryu.ofproto import ofproto_v1_3_parser as parser
 
 from apps import lldp, ofwire, readback
-from flows.rules import Flow, Group, Meter, match
+from flows.compiler import PROBE_METER_ID, infrastructure
+from flows.pipeline import ETH_TYPE_LLDP, LLDP_MAC, PRIORITY_PROBE
+from flows.rules import COOKIE_LLDP, Flow, Group, Meter, match
 from topology import load_topology
 from topology.model import PortRef
 
@@ -26,9 +30,13 @@ FLOWS = [
                                                             "01:00:00:00:00:00")),
          actions=(("output", 7),), cookie=1),
     Flow(0, 0, (), cookie=0x6D69 << 48),
-    Flow(0, 3000, match(in_port=1, eth_type=0x88CC, eth_dst=lldp.LLDP_MAC),
-         actions=(("output", ofp.OFPP_CONTROLLER),), cookie=lldp.LLDP_COOKIE),
+    # The LLDP probe rule of a fiber port (flows.compiler.infrastructure).
+    Flow(0, PRIORITY_PROBE, match(in_port=1, vlan_vid=0, eth_type=ETH_TYPE_LLDP,
+                                  eth_dst=LLDP_MAC),
+         actions=(("output", ofp.OFPP_CONTROLLER),), meter=PROBE_METER_ID, cookie=COOKIE_LLDP),
 ]
+# A member's policer (kb/s) and the packet-in cap (packets/s), both DROP bands.
+METERS = [Meter(9, 50000, 5000), Meter(PROBE_METER_ID, 3, 12, pktps=True)]
 
 
 def ryu_action(action):
@@ -96,12 +104,28 @@ def test_group_mod_matches_ryu(command: int) -> None:
     assert ofwire.group_mod(group, command, 5) == serialized(msg, 5)
 
 
+@pytest.mark.parametrize("meter", METERS)
 @pytest.mark.parametrize("command", [ofp.OFPMC_ADD, ofp.OFPMC_MODIFY, ofp.OFPMC_DELETE])
-def test_meter_mod_matches_ryu(command: int) -> None:
-    meter = Meter(9, 50000, 5000)
-    bands = [] if command == ofp.OFPMC_DELETE else [parser.OFPMeterBandDrop(50000, 5000)]
-    msg = parser.OFPMeterMod(DP, command, ofp.OFPMF_KBPS | ofp.OFPMF_BURST, 9, bands)
+def test_meter_mod_matches_ryu(command: int, meter: Meter) -> None:
+    unit = ofp.OFPMF_PKTPS if meter.pktps else ofp.OFPMF_KBPS
+    bands = [] if command == ofp.OFPMC_DELETE else [
+        parser.OFPMeterBandDrop(meter.rate_kbps, meter.burst_kb)]
+    msg = parser.OFPMeterMod(DP, command, unit | ofp.OFPMF_BURST, meter.meter_id, bands)
     assert ofwire.meter_mod(meter, command, 6) == serialized(msg, 6)
+
+
+@pytest.mark.parametrize("meter", METERS)
+def test_meter_reads_back_equal(meter: Meter) -> None:
+    """Through bytes, as a reply would arrive: a meter-config reply parses back equal."""
+    unit = ofp.OFPMF_PKTPS if meter.pktps else ofp.OFPMF_KBPS
+    band = parser.OFPMeterBandDrop(meter.rate_kbps, meter.burst_kb)
+    buf = bytearray()
+    band.serialize(buf, 0)
+    body = struct.pack("!HHI", 8 + len(buf), unit | ofp.OFPMF_BURST, meter.meter_id) + buf
+    config = parser.OFPMeterConfigStats.parser(body, 0)
+    assert readback.meter_value(config) == meter
+    other = Meter(meter.meter_id, meter.rate_kbps, meter.burst_kb, pktps=not meter.pktps)
+    assert readback.meter_value(config) != other
 
 
 def test_barrier_and_packet_out_match_ryu() -> None:
@@ -118,7 +142,8 @@ def test_flow_reads_back_equal(flow: Flow) -> None:
     mod = ryu_flow_mod(flow)
     stats = parser.OFPFlowStats(table_id=flow.table, priority=flow.priority,
                                 cookie=flow.cookie, match=mod.match,
-                                instructions=mod.instructions)
+                                instructions=mod.instructions, idle_timeout=0, hard_timeout=0,
+                                flags=ofp.OFPFF_SEND_FLOW_REM)
     # Through bytes, as a reply would arrive: serialise the match and parse it back.
     buf = bytearray()
     mod.match.serialize(buf, 0)
@@ -143,4 +168,49 @@ def test_lldp_probe_round_trip_and_check(metro_yaml) -> None:
     assert lldp.check(topo, PortRef("core1", 1), 2, 1) is None      # agg1:1 as the file says
     assert "mismatch" in lldp.check(topo, PortRef("core1", 1), 3, 1)
     assert "not a fiber port" in lldp.check(topo, PortRef("acc1", 2), 2, 2)
-    assert len(lldp.lldp_flows(topo, "agg1")) == 3
+
+
+
+def test_probe_rules_are_infrastructure_of_fiber_ports(metro_yaml) -> None:
+    """One LLDP rule per fiber port, untagged frames only, through the reserved meter."""
+    topo = load_topology(metro_yaml)
+    infra = infrastructure(topo, "agg1")
+    probes = {f for f in infra.flows if f.cookie == COOKIE_LLDP}
+    assert {dict(f.match)["in_port"] for f in probes} == set(topo.trunk_ports("agg1"))
+    assert all(dict(f.match)["vlan_vid"] == 0 and f.meter == PROBE_METER_ID for f in probes)
+    assert [m.meter_id for m in infra.meters] == [PROBE_METER_ID]
+
+
+def test_what_changes_forwarding_reads_back_unequal() -> None:
+    """Flags, timeouts, group type and bucket options, meter flags and bands: a switch
+    holding any other value is corrected, though match and actions look the same."""
+    flow = FLOWS[0]
+    mod = ryu_flow_mod(flow)
+
+    def stats(**odd):
+        fields = {"idle_timeout": 0, "hard_timeout": 0, "flags": ofp.OFPFF_SEND_FLOW_REM, **odd}
+        return parser.OFPFlowStats(table_id=flow.table, priority=flow.priority,
+                                   cookie=flow.cookie, match=mod.match,
+                                   instructions=mod.instructions, **fields)
+
+    assert readback.flow_value(stats()) == flow
+    for odd in ({"idle_timeout": 30}, {"hard_timeout": 5}, {"flags": 0}):
+        assert readback.flow_value(stats(**odd)) != flow, odd
+    group = Group(42, ((("output", 1),),))
+    bucket = [ryu_action(a) for a in group.buckets[0]]
+    for desc in (parser.OFPGroupDescStats(ofp.OFPGT_SELECT, 42, [parser.OFPBucket(
+                     actions=bucket)]),
+                 parser.OFPGroupDescStats(ofp.OFPGT_ALL, 42, [parser.OFPBucket(
+                     weight=3, actions=bucket)])):
+        assert readback.group_value(desc) != group
+    meter = Meter(9, 50000, 5000)
+    for config in (parser.OFPMeterConfigStats(flags=ofp.OFPMF_KBPS, meter_id=9,
+                                              bands=[parser.OFPMeterBandDrop(50000, 5000)]),
+                   parser.OFPMeterConfigStats(
+                       flags=ofp.OFPMF_KBPS | ofp.OFPMF_BURST, meter_id=9,
+                       bands=[parser.OFPMeterBandDrop(50000, 5000),
+                              parser.OFPMeterBandDrop(90000, 5000)]),
+                   parser.OFPMeterConfigStats(
+                       flags=ofp.OFPMF_KBPS | ofp.OFPMF_BURST, meter_id=9,
+                       bands=[parser.OFPMeterBandDscpRemark(50000, 5000, 1)])):
+        assert readback.meter_value(config) != meter

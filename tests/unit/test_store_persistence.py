@@ -223,3 +223,31 @@ def test_database_at_version_two_gains_the_request_path_indexes(tmp_path: Path) 
     assert [o["party"] for o in core.list_offers(beta)] == ["beta"]
     assert [s["name"] for s in core.list_services(acme)] == ["s"]
     fresh.close()
+
+
+def test_a_member_whose_port_became_a_fiber_port_fails_at_start_alone(tmp_path: Path) -> None:
+    """The topology file was edited: alice's port acc1:2 now leads to a new switch.
+    Her member fails, naming why; the other services start as usual."""
+    from controller.core import ServiceCore
+    from tests.unit.test_core_fixtures import ADMIN_TOKEN, metro_topology
+    from topology.model import Link, PortRef, Switch, Topology
+
+    world = build_world(tmp_path)
+    broken = p2p(world)
+    offer_and_accept(world, broken["id"], world.bob, "bob-if0")
+    fine = world.core.create_service(world.carol, {
+        "name": "c1", "kind": "ethernet-channel", "interface": "carol-if0",
+        "attributes": {"type": "point-to-point", "bandwidth_mbps": 10}})
+    offer = world.core.create_offer(world.carol, fine["id"], {"party": "dave"})
+    world.core.accept_offer(world.dave, offer["id"], {"interface": "dave-if0"})
+    world.store.close()
+    old = metro_topology()
+    edited = Topology([*old.switches.values(), Switch("acc9", 99, "access")],
+                      [*old.links, Link(PortRef("acc1", 2), PortRef("acc9", 1), 10000)])
+    core = ServiceCore(edited, open_store(str(tmp_path / "core.db")), admin_token=ADMIN_TOKEN)
+    view = core.get_service(ADMIN, broken["id"])
+    alice = next(m for m in view["members"] if m["party"] == "alice")
+    assert alice["state"] == "failed" and "acc1:2" in alice["error"]
+    assert view["state"] == "pending" and view["vlan"] is None
+    assert core.get_service(ADMIN, fine["id"])["state"] == "active"
+    assert [i.service_id for i in core.desired_intents() if i.members] == [fine["id"]]

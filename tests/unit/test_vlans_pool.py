@@ -1,5 +1,6 @@
-"""VLAN allocation: lowest free tag of the pool, never shared by live services,
-and the database refuses a double allocation the core did not see."""
+"""VLAN allocation: lowest never-used free tag of the pool, else the least recently
+freed, never shared by services, and the database refuses a double allocation the
+core did not see."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import random
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, event, insert
+from sqlalchemy import delete, event, insert, update
 
 from controller.errors import ServiceError
 from controller.schema import parties, services
 from controller.store import open_store
-from controller.vlans import allocate, check_pool
+from controller.vlans import allocate, check_pool, release
 
 
 def _service(conn, vlan, state="active", name="s"):
@@ -31,13 +32,15 @@ def store(tmp_path: Path):
     return store
 
 
-def test_lowest_free_tag_skipping_live_services_only(store) -> None:
+def test_lowest_free_tag_skipping_every_holder(store) -> None:
     with store.transaction() as conn:
         assert allocate(conn, range(2, 10)) == 2
         _service(conn, 2, name="a")
         _service(conn, 3, name="b")
+        # Torn down, but a switch has yet to confirm its rules are gone: still its tag.
         _service(conn, 4, state="deleted", name="c")
-        assert allocate(conn, range(2, 10)) == 4
+        _service(conn, None, state="deleted", name="d")
+        assert allocate(conn, range(2, 10)) == 5
         assert allocate(conn, [9, 7, 8]) == 9  # the pool's own order
         with pytest.raises(ServiceError) as info:
             allocate(conn, [2, 3])
@@ -62,9 +65,28 @@ def test_pool_bounds() -> None:
             check_pool(bad)
 
 
+def test_a_freed_tag_is_reused_last_and_the_oldest_first(store) -> None:
+    """Stale rules of a switch that was away may still carry a freed tag: every tag
+    never used goes first, then the freed ones, least recently freed first."""
+    with store.transaction() as conn:
+        for tag in (2, 3, 4):
+            _service(conn, tag, name=f"s{tag}")
+        conn.execute(update(services).where(services.c.vlan.in_([2, 3])).values(vlan=None))
+        release(conn, 3, now=10.0)
+        release(conn, 2, now=20.0)
+        assert allocate(conn, range(2, 6)) == 5
+        _service(conn, 5, name="s5")
+        assert allocate(conn, range(2, 6)) == 3  # freed longest ago
+        _service(conn, 3, name="again")
+        assert allocate(conn, range(2, 6)) == 2
+        _service(conn, 2, name="and-again")
+        with pytest.raises(ServiceError):
+            allocate(conn, range(2, 6))
+
+
 def test_allocation_matches_the_first_free_tag_of_any_pool(store) -> None:
     """Against the plain definition, for ranges, sorted tuples and pools in any order,
-    with tags held by live services and by deleted ones (history)."""
+    with tags held by live services and by torn-down ones still removing their rules."""
     rng = random.Random(8)
     for round_ in range(40):
         with store.transaction() as conn:
@@ -72,8 +94,12 @@ def test_allocation_matches_the_first_free_tag_of_any_pool(store) -> None:
             held = set(rng.sample(range(1, 60), rng.randint(0, 58)))
             for n, tag in enumerate(sorted(held)):
                 _service(conn, tag, name=f"s{n}")
-            for n, tag in enumerate(rng.sample(range(1, 60), 10)):
+            unheld = sorted(set(range(1, 60)) - held)
+            for n, tag in enumerate(rng.sample(unheld, min(5, len(unheld)))):
                 _service(conn, tag, state="deleted", name=f"d{n}")
+                held.add(tag)
+            for n in range(5):
+                _service(conn, None, state="deleted", name=f"gone{n}")  # history
             start = rng.randint(1, 30)
             pools = [range(start, start + rng.randint(1, 40)), range(1, 61, rng.randint(1, 4)),
                      tuple(sorted(rng.sample(range(1, 61), 20))), rng.sample(range(1, 61), 15)]
