@@ -158,9 +158,10 @@ def finish_members(ctx: Context, actor: Any, rollout: Rollout | None,
         return
     service_id, vlan = rollout.service["id"], rollout.service["vlan"]
     result = rollout.result()
-    with ctx.lock:
-        with ctx.store.transaction() as conn:
-            if result.ok:
+    error = None if result.ok else (result.error or "the switches refused the rules")
+    if error is None:
+        try:
+            with ctx.lock, ctx.store.transaction() as conn:
                 accepted = [m for m in rollout.rows if m["state"] == ACCEPTED]
                 conn.execute(update(members).where(
                     members.c.id.in_([m["id"] for m in accepted]), members.c.state == ACCEPTED)
@@ -171,8 +172,13 @@ def finish_members(ctx: Context, actor: Any, rollout: Rollout | None,
                 for m in accepted:
                     record(conn, ctx, actor, "member_provisioned", service_id, m["party"],
                            interface=m["interface"], vlan=vlan)
-                return
-            error = result.error or "the switches refused the rules"
+            return
+        except Exception as exc:  # the switches confirmed, the database did not take it
+            log.exception("service %s: the outcome could not be recorded", service_id)
+            # Undone, not left installed and `accepted` for ever.
+            error = f"the outcome could not be recorded ({exc}); the change is undone"
+    with ctx.lock:
+        with ctx.store.transaction() as conn:
             conn.execute(update(members).where(members.c.id.in_(member_ids))
                          .values(state=FAILED, error=error[:500]))
             refresh(conn, ctx, service_id)

@@ -493,3 +493,28 @@ def test_a_point_to_point_service_keeps_its_vlan_while_its_peer_is_suspended(
     world.core.update_party(ADMIN, bob_id, {"account": {"status": "active"}})
     assert world.core.get_service(ADMIN, service["id"])["state"] == "active"
     check_invariants(world.core, world.store)
+
+
+def test_an_outcome_the_database_refuses_is_undone_not_left_installed(world: World,
+                                                                      monkeypatch) -> None:
+    """The switches confirmed, then the transaction recording it failed: the member
+    fails and its rules are withdrawn, rather than staying installed and `accepted`."""
+    service = p2p(world)
+    offer = world.core.create_offer(world.alice, service["id"], {"party": "bob"})
+    real = world.store.transaction
+    calls = []
+
+    def second_fails():
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("disk I/O error")
+        return real()
+
+    monkeypatch.setattr(world.store, "transaction", second_fails)
+    view = world.core.accept_offer(world.bob, offer["id"], {"interface": "bob-if0"})["service"]
+    bob = next(m for m in view["members"] if m["party"] == "bob")
+    assert bob["state"] == "failed" and "could not be recorded" in bob["error"]
+    assert world.net.intents[-1].members == ()
+    assert world.core.desired_intents() == []
+    monkeypatch.setattr(world.store, "transaction", real)
+    check_invariants(world.core, world.store)
