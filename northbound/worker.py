@@ -25,6 +25,7 @@ from typing import Any
 from webob import Request, Response
 
 from northbound import render
+from northbound.envelope import raw_body
 
 LOG = logging.getLogger("metroshare.api-worker")
 # Hop-by-hop headers (RFC 9110 §7.6.1) stay with their own connection.
@@ -55,7 +56,7 @@ class Forwarder:
         self._idle: list[_UnixConnection] = []
 
     def __call__(self, req: Request) -> Response:
-        body = req.body
+        body = raw_body(req)  # the controller refuses one past the limit (413)
         headers = {k: v for k, v in req.headers.items() if k.lower() not in _HOP_BY_HOP}
         headers["Host"] = req.host
         reused = bool(self._idle)

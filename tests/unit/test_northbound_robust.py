@@ -67,3 +67,19 @@ def test_no_input_gives_a_5xx(world: World, offered) -> None:
                 assert set(response.json["error"]) == {"code", "message"}
 
     check()
+
+
+def test_a_chunked_body_is_read_not_dropped() -> None:
+    """Without Content-Length the body is still the request's: dropped, an offer to a
+    named party would become an open invitation."""
+    from io import BytesIO
+
+    from webob import Request
+
+    from northbound.envelope import json_body
+
+    req = Request.blank("/", method="POST", headers={"Transfer-Encoding": "chunked",
+                                                     "Content-Type": "application/json"})
+    req.environ["wsgi.input"] = BytesIO(b'{"party": "globex"}')
+    req.environ.pop("CONTENT_LENGTH", None)
+    assert json_body(req, True) == {"party": "globex"}
