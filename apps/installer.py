@@ -40,6 +40,7 @@ READBACK_TIMEOUT_S = 3.0
 # no event; the provisioning app reads back and reconciles every switch this often.
 AUDIT_INTERVAL_S = 30.0
 NOT_CONNECTED = "failed: switch not connected"
+SEED_PAUSE_EVERY = 100  # services compiled at start between two yields to the hub
 
 
 @dataclass(eq=False)
@@ -102,25 +103,43 @@ class Installer:
         self.datapaths: dict[str, object] = {}          # connected switches by name
         self._desired_intents = desired_intents
         self._state: NetworkState | None = None
+        self._seeding: hub.Event | None = None  # set once the state is compiled
         self._switches = {name: _Switch() for name in topology.switches}
 
     @property
     def state(self) -> NetworkState:
         """What is installed, as this provisioner made it; seeded once from the core.
 
-        Seeded once, before the first change (the provisioning app does it at
-        start): seeded inside a change, it would take that change, already
-        committed, as installed. The audit re-derives it later (`resync`).
+        The database is read before the first change (`start_seeding`, at start):
+        read inside a change, it would take that change, already committed, as
+        installed. The audit re-derives it later (`resync`).
         """
         if self._state is None:
-            state = NetworkState(self.topology, self._infrastructure)
-            for intent in self._desired_intents():
-                try:
-                    state.set(intent)
-                except ValueError as exc:  # one bad stored service must not stop the rest
-                    LOG.error("service %d not installed: %s", intent.service_id, exc)
-            self._state = state
+            if self._seeding is None:
+                self._seed(list(self._desired_intents()), pause_every=0)
+            else:
+                self._seeding.wait()
         return self._state
+
+    def start_seeding(self) -> None:
+        """Read the desired state now, compile it in the background: the API and
+        the switches' connections start meanwhile; a change or a round waits for it."""
+        intents = list(self._desired_intents())
+        self._seeding = hub.Event()
+        hub.spawn(self._seed, intents, SEED_PAUSE_EVERY)
+
+    def _seed(self, intents: list[ServiceIntent], pause_every: int) -> None:
+        state = NetworkState(self.topology, self._infrastructure)
+        for n, intent in enumerate(intents, 1):
+            try:
+                state.set(intent)
+            except ValueError as exc:  # one bad stored service must not stop the rest
+                LOG.error("service %d not installed: %s", intent.service_id, exc)
+            if pause_every and n % pause_every == 0:
+                hub.sleep(0)  # let the hub answer switches and requests meanwhile
+        self._state = state
+        if self._seeding is not None:
+            self._seeding.set()
 
     def resync(self) -> None:
         """The database is the only desired state: re-derive it and correct this

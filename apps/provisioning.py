@@ -36,9 +36,9 @@ class Provisioning(ChannelReplies, app_manager.RyuApp):
         self.channel = Channel()
         self.core = context.core
         self.installer = Installer(context.topology, self.channel, context.core.desired_intents)
-        # Seeded now, before the API serves anything: seeded at the first change, it
-        # would read that change as already installed.
-        self.installer.state  # noqa: B018
+        # The database is read now, before the API serves anything (read at the first
+        # change, it would take that change as already installed); compiled meanwhile.
+        self.installer.start_seeding()
         context.core.set_provisioner("ethernet", self.installer)
         self.reconcile_due: set[str] = set()  # switches with a reconciliation queued
         self.stopping = hub.Event()
