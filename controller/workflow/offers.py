@@ -50,6 +50,7 @@ from controller.workflow.rollout import (
     finish_new_member,
     live_rows,
     start,
+    state_of,
 )
 from controller.workflow.services import (
     check_interface_free,
@@ -219,7 +220,8 @@ def accept_offer(ctx: Context, actor: Actor, offer_id: int, body: Any) -> dict[s
             offer, service = _visible_offer(conn, actor, offer_id)
             _check_addressee(actor, offer)
             member_id = _join(conn, ctx, actor, offer, service, interface)
-        rollout = start(ctx, service["id"])
+            read = state_of(conn, service["id"])
+        rollout = start(ctx, service["id"], read=read)
     return _provision(ctx, actor, offer_id, rollout, service["id"], member_id)
 
 
@@ -235,7 +237,8 @@ def accept_invitation(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
                 raise not_found("invitation", "with that code")
             service = conn.execute(SERVICE, {"id": offer["service_id"]}).mappings().one()
             member_id = _join(conn, ctx, actor, offer, service, interface)
-        rollout = start(ctx, service["id"])
+            read = state_of(conn, service["id"])
+        rollout = start(ctx, service["id"], read=read)
     return _provision(ctx, actor, offer["id"], rollout, service["id"], member_id)
 
 

@@ -120,18 +120,27 @@ class Rollout:
             return ProvisionResult(ok=False, error=f"provisioner error: {exc}")
 
 
-def start(ctx: Context, service_id: int, vlan: int | None = None) -> Rollout | None:
+def state_of(conn: Connection, service_id: int) -> tuple[Row, list[Row]]:
+    """The service and its live members, as `start` hands them over: read in the
+    change's own transaction, it saves `start` a read of its own."""
+    return service_row(conn, service_id), live_rows(conn, service_id)
+
+
+def start(ctx: Context, service_id: int, vlan: int | None = None,
+          read: tuple[Row, list[Row]] | None = None) -> Rollout | None:
     """Hand the service's state now to the provisioner; None when it has no rules to change.
 
     Called with the global lock held, right after the change committed, so
     the switches get changes in the order they were decided; no switch I/O
     happens here. Every live member is asked for, those still being provisioned
-included: their own changes were handed over before this one. `vlan` is
-the tag the service held before a removal freed it.
+    included: their own changes were handed over before this one. `vlan` is
+    the tag the service held before a removal freed it; `read`, the service's
+    state read at the end of the committed transaction (`state_of`).
     """
-    with ctx.store.read() as conn:
-        service = service_row(conn, service_id)
-        rows = live_rows(conn, service_id)
+    if read is None:
+        with ctx.store.read() as conn:
+            read = state_of(conn, service_id)
+    service, rows = read
     vlan = service["vlan"] or vlan
     if service["kind"] not in ETHERNET_KINDS or vlan is None:
         return None

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from controller import capacity
 from controller.core import ServiceCore
@@ -18,9 +18,12 @@ from controller.model import (
     ADMIN,
     DELETED,
     ETHERNET_KINDS,
+    HOLDING_MEMBER_STATES,
     KINDS,
+    LEAVING,
     LIVE_MEMBER_STATES,
     SECURE_BANDWIDTH,
+    SUSPENDED,
     Actor,
 )
 from controller.provisioning import ProvisionResult, Settled
@@ -124,23 +127,32 @@ def check_invariants(core: ServiceCore, store: Store) -> None:
     """The invariants of issue 3, read straight from the database."""
     topology = core.topology
     with store.read() as conn:
-        live = conn.execute(select(services).where(services.c.state != DELETED)).mappings().all()
+        # A service holds its VLAN and reservations while it is live, and, torn
+        # down, while a member is still leaving (a switch has yet to confirm).
+        held = conn.execute(select(members, interfaces.c.switch, interfaces.c.port)
+                            .join(interfaces, interfaces.c.id == members.c.interface_id)
+                            .where(members.c.state.in_(HOLDING_MEMBER_STATES))).mappings().all()
+        waiting = {m["service_id"] for m in held if m["state"] in (LEAVING, SUSPENDED)}
+        live = conn.execute(select(services).where(or_(
+            services.c.state != DELETED, services.c.id.in_(waiting)))).mappings().all()
         vlan_users = Counter(s["vlan"] for s in live if s["vlan"] is not None)
         assert all(n == 1 for n in vlan_users.values()), vlan_users
-        rows = conn.execute(select(members, interfaces.c.switch, interfaces.c.port)
-                            .join(interfaces, interfaces.c.id == members.c.interface_id)
-                            .where(members.c.state.in_(LIVE_MEMBER_STATES))).mappings().all()
-        by_iface = Counter(m["interface_id"] for m in rows)
+        by_iface = Counter(m["interface_id"] for m in held)
         assert all(n == 1 for n in by_iface.values()), by_iface
+        rows = [m for m in held if m["state"] in LIVE_MEMBER_STATES]
         live_ids = {s["id"] for s in live}
-        assert all(m["service_id"] in live_ids for m in rows)
+        assert all(m["service_id"] in live_ids for m in held)
         expected: dict[str, int] = {}
         for service in live:
             mine = [m for m in rows if m["service_id"] == service["id"]]
+            holding = [m for m in held if m["service_id"] == service["id"]]
             if service["attributes"].get("type") == "point-to-point":
                 assert len(mine) <= 2, service
-            if service["kind"] in ETHERNET_KINDS:
-                assert (service["vlan"] is not None) == (len(mine) >= 2), (service, mine)
+            if service["kind"] in ETHERNET_KINDS and service["state"] == DELETED:
+                assert service["vlan"] is not None and not mine, (service, holding)
+            elif service["kind"] in ETHERNET_KINDS:
+                holds_vlan = len(mine) >= 2 or service["id"] in waiting
+                assert (service["vlan"] is not None) == holds_vlan, (service, holding)
                 owner = [m for m in mine if m["party_id"] == service["owner_id"]]
                 others = [m for m in mine if m["party_id"] != service["owner_id"]]
                 # Nobody is left half-provisioned once a call returned.
@@ -149,7 +161,7 @@ def check_invariants(core: ServiceCore, store: Store) -> None:
                            for m in owner), mine
                 assert service["state"] == ("active" if others else "pending")
             if service["kind"] == SECURE_BANDWIDTH:
-                ports = [PortRef(m["switch"], m["port"]) for m in mine]
+                ports = [PortRef(m["switch"], m["port"]) for m in holding]
                 bw = service["attributes"]["bandwidth_mbps"]
                 for link, mbps in capacity.hose(topology, ports, bw).items():
                     expected[link] = expected.get(link, 0) + mbps
@@ -168,7 +180,9 @@ def check_invariants(core: ServiceCore, store: Store) -> None:
             states = conn.execute(select(members.c.state).where(
                 members.c.service_id == service_id, members.c.party_id == party_id)
                 .order_by(members.c.id)).scalars().all()
-            assert states and states[-1] in ("provisioned", "failed", "removed"), states
+            # Or still leaving: a switch refused or missed its removal (it holds the rules).
+            assert states and states[-1] in ("provisioned", "failed", "removed", LEAVING,
+                                             SUSPENDED), states
         pending_to_deleted = conn.execute(select(offers.c.id).join(
             services, services.c.id == offers.c.service_id).where(
             offers.c.state == "pending", services.c.state == DELETED)).all()
