@@ -26,7 +26,6 @@ from apps import readback
 from apps.channel import Channel, ChannelError
 from controller import metrics
 from controller.provisioning import INSTALLED, ProvisionResult, Settled
-from flows.compiler import infrastructure
 from flows.desired import NetworkState, union
 from flows.diff import Op, plan
 from flows.intent import ServiceIntent
@@ -129,12 +128,9 @@ class Installer:
         hub.spawn(self._seed, intents, SEED_PAUSE_EVERY)
 
     def _seed(self, intents: list[ServiceIntent], pause_every: int) -> None:
-        state = NetworkState(self.topology, self._infrastructure)
+        state = NetworkState(self.topology)
         for n, intent in enumerate(intents, 1):
-            try:
-                state.set(intent)
-            except ValueError as exc:  # one bad stored service must not stop the rest
-                LOG.error("service %d not installed: %s", intent.service_id, exc)
+            _set_stored(state, intent)
             if pause_every and n % pause_every == 0:
                 hub.sleep(0)  # let the hub answer switches and requests meanwhile
         self._state = state
@@ -153,17 +149,10 @@ class Installer:
             want = wanted.get(sid) or replace(have, members=())
             if want == have:
                 continue
-            try:
-                changed = self._state.set(want)
-            except ValueError as exc:
-                LOG.error("service %d not installed: %s", sid, exc)
-                continue
+            changed = _set_stored(self._state, want)
             if changed:
                 LOG.warning("service %d: the provisioner's state differed from the database "
                             "on %s; corrected", sid, ", ".join(s for s, _ in changed))
-
-    def _infrastructure(self, switch: str) -> SwitchTables:
-        return infrastructure(self.topology, switch)
 
     # -- the core's EthernetProvisioner ---------------------------------------
 
@@ -318,6 +307,16 @@ class Installer:
         meters = self.channel.request(datapath, parser.OFPMeterConfigStatsRequest(
             datapath, meter_id=ofp.OFPM_ALL), READBACK_TIMEOUT_S, readback.meter_value)
         return SwitchTables(frozenset(flows), frozenset(groups), frozenset(meters))
+
+
+def _set_stored(state: NetworkState, intent: ServiceIntent) -> list:
+    """`state.set` for a service read from the database: one that does not compile
+    or clashes is logged and left out, so it cannot stop the others."""
+    try:
+        return state.set(intent)
+    except ValueError as exc:
+        LOG.error("service %d not installed: %s", intent.service_id, exc)
+        return []
 
 
 def _blame(refused: list[tuple[Op, str]], before: dict[int, SwitchTables],

@@ -10,10 +10,9 @@ attribute names, so it stays importable and testable without a switch.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
 
 from apps import ofwire
-from flows.rules import Action, Flow, Group, Meter, SwitchTables
+from flows.rules import Action, Flow, Group, Meter
 
 OFPVID_PRESENT = 0x1000
 _OFPIT_GOTO_TABLE, _OFPIT_APPLY_ACTIONS, _OFPIT_METER = 1, 4, 6
@@ -201,10 +200,3 @@ def meter_value(config: object) -> Meter:
         return Meter(meter_id=config.meter_id, rate_kbps=-1, burst_kb=-1)
     return Meter(meter_id=config.meter_id, rate_kbps=band.rate, burst_kb=band.burst_size,
                  pktps=pktps)
-
-
-def tables_value(flows: Iterable[object], groups: Iterable[object],
-                 meters: Iterable[object]) -> SwitchTables:
-    return SwitchTables(flows=frozenset(flow_value(f) for f in flows),
-                        groups=frozenset(group_value(g) for g in groups),
-                        meters=frozenset(meter_value(m) for m in meters))

@@ -191,11 +191,10 @@ def hold_provisioner_state(topology: Topology, intents: list[ServiceIntent],
     here without Ryu (the same values): the `NetworkState` (each service's
     compiled rules per switch, with the clash indexes and the LLDP flows) and,
     per switch, what it confirmed per service (the same rule objects)."""
-    from flows.compiler import infrastructure  # apps.installer itself needs ryu.lib.hub
     from flows.desired import NetworkState
 
     start = time.perf_counter()
-    state = NetworkState(topology, lambda s: infrastructure(topology, s))
+    state = NetworkState(topology)
     for intent in intents:
         state.set(intent)
     step("NetworkState", seconds=time.perf_counter() - start,

@@ -11,10 +11,10 @@ Pure: the installer in `apps/` drives it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from flows.compiler import compile_service
+from flows.compiler import compile_service, infrastructure
 from flows.diff import flow_identity
 from flows.intent import ServiceIntent
 from flows.rules import Flow, SwitchTables, service_cookie
@@ -54,13 +54,11 @@ def union(parts: Iterable[SwitchTables | None]) -> SwitchTables:
 class NetworkState:
     """Live service intents and, per switch, their compiled contributions."""
 
-    def __init__(self, topology: Topology,
-                 infrastructure: Callable[[str], SwitchTables]) -> None:
-        """`infrastructure(switch)`: the rules `switch` holds whatever the services
-        (`flows.compiler.infrastructure` bound to the topology)."""
+    def __init__(self, topology: Topology) -> None:
         self.topology = topology
         self.intents: dict[int, ServiceIntent] = {}
-        self._infra = {s: infrastructure(s) for s in topology.switches}
+        # What each switch holds whatever the services (table-miss, probe rules).
+        self._infra = {s: infrastructure(topology, s) for s in topology.switches}
         self._parts: dict[str, dict[int, SwitchTables]] = {s: {} for s in topology.switches}
         self._flows: dict[str, dict[tuple, int]] = {
             s: {flow_identity(f): INFRA for f in t.flows} for s, t in self._infra.items()}

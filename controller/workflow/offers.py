@@ -78,12 +78,17 @@ def expire_offers(ctx: Context) -> int:
     with ctx.lock, ctx.store.transaction() as conn:
         due = conn.execute(select(offers.c.id, offers.c.service_id).where(
             offers.c.state == OFFER_PENDING, offers.c.expires_at <= now)).all()
-        if due:
-            conn.execute(update(offers).where(offers.c.id.in_([o.id for o in due]))
-                         .values(state=EXPIRED, decided_at=now))
-        for offer in due:
-            record(conn, ctx, "system", "offer_expired", offer.service_id, offer=offer.id)
+        _mark_expired(conn, ctx, due, now)
     return len(due)
+
+
+def _mark_expired(conn: Connection, ctx: Context, due: list[Any], now: float) -> None:
+    """The offers `due` (rows with `id` and `service_id`) are expired, each recorded."""
+    if due:
+        conn.execute(update(offers).where(offers.c.id.in_([o.id for o in due]))
+                     .values(state=EXPIRED, decided_at=now))
+    for offer in due:
+        record(conn, ctx, "system", "offer_expired", offer.service_id, offer=offer.id)
 
 
 def create_offer(ctx: Context, actor: Actor, service_id: int, body: Any) -> dict[str, Any]:
@@ -127,16 +132,14 @@ def _check_not_member(conn: Connection, service: Row, party: Row) -> None:
 def _check_no_pending_offer(conn: Connection, ctx: Context, service: Row, party: Row) -> None:
     """At most one pending offer per (service, addressee), also a unique index;
     one past its expiry that no sweep has marked yet is marked expired here."""
-    pending = conn.execute(select(offers.c.id, offers.c.expires_at).where(
+    pending = conn.execute(select(offers.c.id, offers.c.service_id, offers.c.expires_at).where(
         offers.c.service_id == service["id"], offers.c.party_id == party["id"],
         offers.c.state == OFFER_PENDING)).first()
     if pending is None:
         return
     now = ctx.clock()
     if pending.expires_at <= now:
-        conn.execute(update(offers).where(offers.c.id == pending.id)
-                     .values(state=EXPIRED, decided_at=now))
-        record(conn, ctx, "system", "offer_expired", service["id"], offer=pending.id)
+        _mark_expired(conn, ctx, [pending], now)
         return
     raise conflict("offer_exists", f"party '{party['name']}' already has a pending offer "
                                    f"({pending.id}) of service {service['id']}; withdraw it "

@@ -37,7 +37,7 @@ from controller.model import (
 from controller.provisioning import INSTALLED, Pending, ProvisionResult, Settled
 from controller.schema import interfaces, members, parties, services
 from controller.workflow.context import SERVICE, Context, Row, record
-from controller.workflow.views import member_rows
+from controller.workflow.views import MEMBERS, member_rows
 from flows.intent import MemberIntent, ServiceIntent
 from topology.model import PortRef
 
@@ -268,14 +268,8 @@ def desired_intents(ctx: Context) -> list[ServiceIntent]:
         live = (services.c.state != DELETED, services.c.kind.in_(ETHERNET_KINDS),
                 services.c.vlan.is_not(None))
         rows: dict[int, list[Row]] = {}
-        query = (select(members, parties.c.name.label("party"),
-                        interfaces.c.name.label("interface"), interfaces.c.switch,
-                        interfaces.c.port, interfaces.c.mac)
-                 .join(services, services.c.id == members.c.service_id)
-                 .join(parties, parties.c.id == members.c.party_id)
-                 .join(interfaces, interfaces.c.id == members.c.interface_id)
-                 .where(members.c.state.in_(LIVE_MEMBER_STATES), *live)
-                 .order_by(members.c.id))
+        query = (MEMBERS.join(services, services.c.id == members.c.service_id)
+                 .where(members.c.state.in_(LIVE_MEMBER_STATES), *live))
         for m in conn.execute(query).mappings():
             rows.setdefault(m["service_id"], []).append(m)
         out = []

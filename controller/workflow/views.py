@@ -60,14 +60,16 @@ def party_view(conn: Connection, party: Row) -> dict[str, Any]:
 
 # Built once: the hottest statements are executed with parameters, not rebuilt
 # (building and keying a statement costs more than SQLite running it).
-_MEMBERS_OF = (select(members, parties.c.name.label("party"),
-                      interfaces.c.name.label("interface"), interfaces.c.switch,
-                      interfaces.c.port, interfaces.c.mac)
-               .join(parties, parties.c.id == members.c.party_id)
-               .outerjoin(interfaces, interfaces.c.id == members.c.interface_id)
-               .where(members.c.service_id.in_(bindparam("ids", expanding=True)),
-                      members.c.state != REMOVED)
-               .order_by(members.c.id))
+# A member with its party's name and its interface (gone from a removed member
+# whose party deleted it), oldest first: the rows of every member view and intent.
+MEMBERS = (select(members, parties.c.name.label("party"),
+                  interfaces.c.name.label("interface"), interfaces.c.switch,
+                  interfaces.c.port, interfaces.c.mac)
+           .join(parties, parties.c.id == members.c.party_id)
+           .outerjoin(interfaces, interfaces.c.id == members.c.interface_id)
+           .order_by(members.c.id))
+_MEMBERS_OF = MEMBERS.where(members.c.service_id.in_(bindparam("ids", expanding=True)),
+                            members.c.state != REMOVED)
 
 
 def members_of(conn: Connection, service_ids: list[int]) -> dict[int, list[Row]]:

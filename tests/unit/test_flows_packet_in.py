@@ -95,7 +95,7 @@ def test_the_installers_state_holds_the_same_infrastructure_as_the_compiler(
 ) -> None:
     """What the installer installs (NetworkState) is what the simulator ran."""
     topology, services = network
-    state = NetworkState(topology, lambda switch: infrastructure(topology, switch))
+    state = NetworkState(topology)
     for intent in services:
         state.set(intent)
     compiled = compile_network(topology, services)
