@@ -1,4 +1,4 @@
-"""The tables of the core (SQLAlchemy Core) and their forward migrations.
+"""The tables of the core (SQLAlchemy Core); their history is in controller/migrations.
 
 Uniqueness that matters under concurrency is declared here, so the database
 refuses a double allocation even if two controllers share it: one live
@@ -8,13 +8,10 @@ service, one interface per edge port.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
-    Connection,
     Float,
     ForeignKey,
     Index,
@@ -23,19 +20,10 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
-    func,
-    inspect,
-    select,
     text,
-    update,
 )
 
 metadata = MetaData()
-
-schema_version = Table(
-    "schema_version", metadata,
-    Column("version", Integer, nullable=False),
-)
 
 parties = Table(
     "parties", metadata,
@@ -73,6 +61,10 @@ services = Table(
     Column("vlan", Integer),
     Column("provisioning", JSON, nullable=False),
     Column("created_at", Float, nullable=False),
+    # Bumped by every change the switches must apply; applied_revision is what
+    # the leader confirmed on them (revision 0007).
+    Column("revision", Integer, nullable=False, server_default="0"),
+    Column("applied_revision", Integer, nullable=False, server_default="0"),
 )
 
 _LIVE_SERVICE = text("state != 'deleted'")
@@ -201,70 +193,19 @@ vlan_freed = Table(
 
 APP_TABLES = (parties, interfaces, services, members, offers, reservations, orders, events)
 
+# The one row (id=1) that says which controller leads: the generation fences
+# writes of a leader that lost the role.
+leadership = Table(
+    "leadership", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("generation", BigInteger, nullable=False),
+    Column("leader", String(128)),   # instance id
+    Column("since", Float),
+)
 
-def _create_v1(conn: Connection) -> None:
-    metadata.create_all(conn, tables=list(APP_TABLES))
-
-
-def _add_write_gate_v2(conn: Connection) -> None:
-    write_gate.create(conn)
-    conn.execute(write_gate.insert().values(id=1, generation=0))
-
-
-def _index_request_paths_v3(conn: Connection) -> None:
-    # A database created at this version has all of it already, through _create_v1.
-    if "owner_id" not in {c["name"] for c in inspect(conn).get_columns("offers")}:
-        conn.execute(text("ALTER TABLE offers ADD COLUMN owner_id INTEGER "
-                          "REFERENCES parties (id)"))
-    owner = select(services.c.owner_id).where(services.c.id == offers.c.service_id)
-    conn.execute(update(offers).where(offers.c.owner_id.is_(None))
-                 .values(owner_id=owner.scalar_subquery()))
-    for index in REQUEST_PATH_INDEXES:
-        index.create(conn, checkfirst=True)
-
-
-def _add_network_down_v4(conn: Connection) -> None:
-    network_down.create(conn, checkfirst=True)
-
-
-def _hold_until_removal_confirmed_v5(conn: Connection) -> None:
-    # A leaving or suspended member keeps its interface: the partial unique index covers it.
-    conn.execute(text("DROP INDEX IF EXISTS uq_live_member_interface"))
-    INTERFACE_HOLDER.create(conn)
-    vlan_freed.create(conn, checkfirst=True)
-
-
-def _one_pending_offer_per_party_v6(conn: Connection) -> None:
-    # The newest pending offer of each (service, addressee) stays; older ones are withdrawn.
-    newest = select(func.max(offers.c.id)).where(
-        offers.c.state == "pending", offers.c.party_id.is_not(None)).group_by(
-        offers.c.service_id, offers.c.party_id)
-    conn.execute(update(offers).where(offers.c.state == "pending",
-                                      offers.c.party_id.is_not(None),
-                                      offers.c.id.not_in(newest))
-                 .values(state="withdrawn", decided_at=time.time()))
-    PENDING_OFFER_INDEX.create(conn, checkfirst=True)
-
-
-# MIGRATIONS[i] brings the schema from version i to i + 1. Append only; a
-# later change alters tables here and updates the Table definitions above.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
-    _create_v1, _add_write_gate_v2, _index_request_paths_v3, _add_network_down_v4,
-    _hold_until_removal_confirmed_v5, _one_pending_offer_per_party_v6)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def migrate(conn: Connection) -> int:
-    """Apply the missing migrations inside the caller's transaction; return the version."""
-    schema_version.create(conn, checkfirst=True)
-    current = conn.execute(select(schema_version.c.version)).scalar()
-    if current is None:
-        conn.execute(schema_version.insert().values(version=0))
-        current = 0
-    if current > SCHEMA_VERSION:
-        raise RuntimeError(f"database schema version {current} is newer than this "
-                           f"controller's {SCHEMA_VERSION}; upgrade metroshare")
-    for step in MIGRATIONS[current:]:
-        step(conn)
-    conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
-    return SCHEMA_VERSION
+# The admin token several controllers on one PostgreSQL database share (id=1).
+admin_token = Table(
+    "admin_token", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("token", String(128), nullable=False),
+)

@@ -1,9 +1,14 @@
 """Where the core keeps its state: a database reached through SQLAlchemy Core.
 
 SQLite by default (WAL, foreign keys, `BEGIN IMMEDIATE` so a workflow step
-takes the write lock before it reads what it will decide on); any other
-SQLAlchemy URL works too, where the `write_gate` row lock serialises the
-steps instead. Each workflow step is one `transaction()`.
+takes the write lock before it reads what it will decide on), for one
+controller; PostgreSQL (`postgresql://USER@HOST/DB` or
+`postgresql://USER@/DB?host=/var/run/postgresql`, driven by psycopg2 made
+green under eventlet) for several, where the `write_gate` row lock
+serialises the steps instead. Each workflow step is one `transaction()`.
+
+A dedicated PostgreSQL connection (LISTEN/NOTIFY, a session advisory lock)
+is opened from `Store.engine.url`: `psycopg2.connect(**pg_connect_params(url))`.
 """
 
 from __future__ import annotations
@@ -13,15 +18,17 @@ from contextlib import contextmanager
 from os import PathLike
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, update
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, update
 from sqlalchemy.exc import IntegrityError
 
 from controller.errors import ServiceError, conflict
-from controller.schema import migrate, write_gate
+from controller.migrations import upgrade
+from controller.schema import write_gate
 
 # A unique index the database enforced although the core checked first: only
 # a concurrent writer elsewhere can cause it. SQLite names the columns,
-# PostgreSQL the index; either fragment identifies the clash.
+# PostgreSQL the index or constraint (`<table>_<columns>_key` for a UNIQUE
+# column); either fragment identifies the clash.
 _CLASHES = (
     (("services.vlan", "uq_live_service_vlan"), "vlan_pool_exhausted",
      "the VLAN was taken by a concurrent request; retry"),
@@ -29,9 +36,11 @@ _CLASHES = (
      "the interface was taken by a concurrent request"),
     (("members.service_id, members.party_id", "uq_live_member_party"), "already_member",
      "the party joined the service in a concurrent request"),
-    (("services.owner_id, services.name", "uq_live_service_name", "parties.name"), "name_taken",
+    (("services.owner_id, services.name", "uq_live_service_name", "parties.name",
+      "parties_name_key"), "name_taken",
      "the name was taken by a concurrent request"),
-    (("interfaces.switch", "interfaces.mac"), "interface_busy",
+    (("interfaces.switch", "interfaces.mac", "interfaces_switch_port_key",
+      "interfaces_mac_key"), "interface_busy",
      "the port or MAC was registered by a concurrent request"),
     (("offers.service_id, offers.party_id", "uq_pending_offer_party"), "offer_exists",
      "the party was offered the service in a concurrent request"),
@@ -40,6 +49,43 @@ _CLASHES = (
 
 def _sqlite_url(url_or_path: str) -> str:
     return url_or_path if "://" in url_or_path else f"sqlite:///{url_or_path}"
+
+
+def is_postgresql(url: str | PathLike[str]) -> bool:
+    """Whether a --db value names a PostgreSQL database (any driver suffix)."""
+    return str(url).startswith(("postgresql:", "postgresql+", "postgres:"))
+
+
+def _psycopg2_url(url: str) -> str:
+    """The contract's `postgresql://...` with the driver we chose spelled out
+    (a URL naming its driver, `postgresql+...://`, is kept)."""
+    scheme, rest = url.split("://", 1)
+    return url if "+" in scheme else f"postgresql+psycopg2://{rest}"
+
+
+def pg_connect_params(url: str | URL) -> dict[str, Any]:
+    """Keyword arguments for `psycopg2.connect` to the store's database (a URL
+    string or `Store.engine.url`): for a connection outside the pool."""
+    url = make_url(url)
+    params: dict[str, Any] = url.translate_connect_args(username="user", database="dbname")
+    params.update(url.query)
+    return params
+
+
+_green_psycopg2 = False
+
+
+def _make_psycopg2_green() -> None:
+    """Under eventlet (sockets patched, as Ryu does) psycopg2 must wait through
+    the hub, or each query blocks every switch's connection."""
+    global _green_psycopg2
+    import eventlet.patcher
+
+    if not _green_psycopg2 and eventlet.patcher.is_monkey_patched("socket"):
+        import psycogreen.eventlet
+
+        psycogreen.eventlet.patch_psycopg()
+        _green_psycopg2 = True
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -80,7 +126,7 @@ class Store:
         self.engine = engine
         self.offload = offload
         with engine.begin() as conn:
-            self.version = migrate(conn)
+            self.version = upgrade(conn)  # the Alembic revision, e.g. "0007"
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -120,11 +166,17 @@ def _clash(exc: IntegrityError) -> ServiceError | IntegrityError:
 
 def open_store(url_or_path: str | PathLike[str],
                offload: Callable[[Callable[[], Any]], Any] = _inline) -> Store:
-    """Open (and migrate) the database at a SQLAlchemy URL or a SQLite file path."""
+    """Open (and migrate) the database at a SQLAlchemy URL or a SQLite file path.
+
+    On PostgreSQL `offload` is ignored: a green psycopg2 call must stay on the
+    hub (it breaks in a real thread), and its commits do not block the hub."""
     url = _sqlite_url(str(url_or_path))
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False})
         _tune_sqlite(engine)
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
-    return Store(engine, offload)
+        return Store(engine, offload)
+    if is_postgresql(url):
+        _make_psycopg2_green()
+        url = _psycopg2_url(url)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return Store(engine)

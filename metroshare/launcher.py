@@ -12,7 +12,7 @@ import socket
 import ssl
 import sys
 
-from metroshare.settings import Settings
+from metroshare.settings import DatabaseInUseError, Settings, is_sqlite_path, lock_sqlite_database
 
 # The Ryu applications `metroshare controller` loads, in start order.
 APPS = [
@@ -137,6 +137,10 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
     hubs.get_hub().schedule_call_global(0, main.throw, KeyboardInterrupt())
 
 
+# The SQLite lock's descriptor: open until the process ends.
+_hold_forever: list[int] = []
+
+
 def run_controller(settings: Settings, apps: list[str] | None = None) -> int:
     """Run the controller in the foreground until SIGTERM or SIGINT."""
     in_use = _port_in_use(settings.ofp_host, settings.ofp_port)
@@ -144,6 +148,12 @@ def run_controller(settings: Settings, apps: list[str] | None = None) -> int:
         print(f"metroshare: cannot listen for OpenFlow on port {settings.ofp_port} of "
               f"{settings.ofp_host}: {in_use.strerror}", file=sys.stderr)
         return 1
+    if is_sqlite_path(settings.db):
+        try:
+            _hold_forever.append(lock_sqlite_database(settings.db))
+        except DatabaseInUseError as exc:
+            print(f"metroshare: {exc}", file=sys.stderr)
+            return 1
     apply_shims()
     from apps import context
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import ipaddress
 import logging
 import os
@@ -30,6 +31,7 @@ class Settings:
     api_rate: float = 1000.0  # API requests per second per token, whole controller (0: off)
     api_burst: float = 1000.0  # requests a token may send at once above the rate
     insecure_http: bool = False  # plain HTTP allowed on a non-loopback --api-host
+    instance: str = ""  # this controller's name among several (default: host:api-port)
 
 
 def is_loopback(host: str) -> bool:
@@ -51,8 +53,9 @@ def secure_local_files(db: str) -> None:
     """The SQLite database (created now if missing, mode 0600: SQLite gives its
     WAL files the database's mode) and `<db>.admin-token` (if there) must be
     regular files of this user; a symbolic link or another user's file is refused."""
-    if is_sqlite_path(db):
-        _check_private(Path(db), create=True)
+    if not is_sqlite_path(db):
+        return  # a database server: no file here
+    _check_private(Path(db), create=True)
     _check_private(admin_token_path(db), create=False)
 
 
@@ -80,16 +83,62 @@ def _check_private(path: Path, create: bool) -> None:
         os.close(fd)
 
 
+class DatabaseInUseError(Exception):
+    """Another controller runs on this SQLite database."""
+
+
+def lock_sqlite_database(db: str) -> int:
+    """Hold an exclusive flock on `<db>.lock` for the process's life (the kernel
+    releases it on any exit, kill -9 included): SQLite is for one controller.
+    Returns the open descriptor, to be kept open; raises DatabaseInUseError."""
+    path = Path(f"{db}.lock")
+    _check_private(path, create=True)
+    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DatabaseInUseError(
+            f"the database {db} is in use by another controller; to run several, "
+            "use PostgreSQL (--db postgresql://...)") from None
+    return fd
+
+
+def _database_admin_token(db: str) -> str:
+    """The first controller stores a random token; the others (racing or later) read it."""
+    from sqlalchemy import insert, select
+
+    from controller.schema import admin_token
+    from controller.store import open_store
+
+    store = open_store(db)
+    try:
+        with store.transaction() as conn:
+            if conn.execute(select(admin_token.c.token).where(admin_token.c.id == 1)
+                            ).scalar() is None:
+                conn.execute(insert(admin_token).values(id=1, token=secrets.token_urlsafe(32)))
+        with store.read() as conn:
+            token = conn.execute(select(admin_token.c.token)
+                                 .where(admin_token.c.id == 1)).scalar_one()
+    finally:
+        store.close()
+    LOG.warning("admin token kept in the database's admin_token table")
+    return token
+
+
 def admin_token_path(db: str) -> Path:
     return Path(f"{db}.admin-token")
 
 
 def resolve_admin_token(db: str) -> str:
     """The admin token: from the environment, else the one stored beside the
-    database, else a new random one written there with mode 0600 (CONTRACT §1)."""
+    database, else a new random one written there with mode 0600 (CONTRACT §1).
+    On a database server the controllers sharing it share the token kept in it."""
     token = os.environ.get(ADMIN_TOKEN_ENV)
     if token:
         return token
+    if not is_sqlite_path(db):
+        return _database_admin_token(db)
     path = admin_token_path(db)
     if path.exists():
         token = path.read_text().strip()

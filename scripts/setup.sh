@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Brings a machine (Debian 12, Python 3.11, root) to what metroshare needs:
 # Debian packages, the .venv with the project installed editable, and a
-# running Open vSwitch. Idempotent; quick when everything is already there.
+# running Open vSwitch and PostgreSQL (with a superuser role `root`).
+# Idempotent; quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES="openvswitch-switch mininet iputils-ping iperf3 tcpdump ethtool chromium openssl"
+APT_PACKAGES="openvswitch-switch mininet iputils-ping iperf3 tcpdump ethtool chromium openssl postgresql"
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 
@@ -52,4 +53,17 @@ if ! ovs-vsctl --timeout=2 show >/dev/null 2>&1; then
     echo "setup: starting Open vSwitch"
     /usr/share/openvswitch/scripts/ovs-ctl start --system-id=random --no-monitor >/dev/null 2>&1 \
         || die "could not start Open vSwitch (ovs-ctl start)"
+fi
+
+# PostgreSQL: the first cluster Debian created (its version directory, not a
+# hard-coded 15), started if down, and a superuser role for root.
+pg_version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+[ -n "$pg_version" ] || die "no PostgreSQL cluster under /etc/postgresql"
+if ! pg_isready -q -h /var/run/postgresql; then
+    echo "setup: starting PostgreSQL $pg_version"
+    pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start \
+        || die "could not start PostgreSQL (pg_ctlcluster $pg_version main start)"
+fi
+if ! su postgres -c "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname = 'root'\"" | grep -q 1; then
+    su postgres -c "createuser -s root" || die "could not create the PostgreSQL role root"
 fi

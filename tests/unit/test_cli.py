@@ -12,7 +12,9 @@ import pytest
 from metroshare.cli import parser
 from metroshare.settings import (
     ADMIN_TOKEN_ENV,
+    DatabaseInUseError,
     admin_token_path,
+    lock_sqlite_database,
     resolve_admin_token,
     secure_local_files,
 )
@@ -159,4 +161,52 @@ def test_openflow_listens_on_loopback_unless_told():
     args = parser().parse_args(["controller", "--topology", "t", "--db", "d"])
     assert args.ofp_host == "127.0.0.1" and args.ofp_tls_cert is None
     args = parser().parse_args(["mininet", "--topology", "t", "--controller", "ssl:10.0.0.9:6653"])
-    assert args.controller == ("ssl", "10.0.0.9", 6653)
+    assert args.controller == [("ssl", "10.0.0.9", 6653)]
+    args = parser().parse_args(["mininet", "--topology", "t", "--controller", "127.0.0.1:6653",
+                                "--controller", "127.0.0.1:6654"])
+    assert args.controller == [("tcp", "127.0.0.1", 6653), ("tcp", "127.0.0.1", 6654)]
+
+
+def test_a_second_controller_on_one_sqlite_database_exits_1(metro_yaml, tmp_path, capsys):
+    from metroshare.launcher import run_controller
+    from metroshare.settings import Settings
+
+    db = str(tmp_path / "m.db")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from metroshare.settings import "
+         "lock_sqlite_database; lock_sqlite_database(sys.argv[1]); print('held', flush=True); "
+         "time.sleep(60)", db], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert stat.S_IMODE(os.stat(f"{db}.lock").st_mode) == 0o600
+        assert run_controller(Settings(topology_path=metro_yaml, db=db, ofp_port=0)) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "in use by another controller" in err[0]
+        assert "postgresql://" in err[0]
+    finally:
+        holder.kill()
+        holder.wait()
+    # The kernel released the killed holder's lock: a restart takes it.
+    os.close(lock_sqlite_database(db))
+
+
+def test_the_sqlite_lock_is_exclusive_per_open_file(tmp_path):
+    db = str(tmp_path / "m.db")
+    fd = lock_sqlite_database(db)
+    try:
+        with pytest.raises(DatabaseInUseError):
+            lock_sqlite_database(db)
+    finally:
+        os.close(fd)
+    os.close(lock_sqlite_database(db))
+
+
+def test_controllers_on_one_postgresql_database_share_its_admin_token(pg_url, monkeypatch):
+    monkeypatch.delenv(ADMIN_TOKEN_ENV, raising=False)
+    first = resolve_admin_token(pg_url)
+    assert len(first) >= 32
+    assert resolve_admin_token(pg_url) == first
+    monkeypatch.setenv(ADMIN_TOKEN_ENV, "from-env")
+    assert resolve_admin_token(pg_url) == "from-env"
+    secure_local_files(pg_url)  # a URL is no file: nothing to check, nothing created
+    assert not os.path.exists(f"{pg_url}.admin-token")

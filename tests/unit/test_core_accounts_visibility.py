@@ -24,8 +24,12 @@ from tests.unit.test_core_fixtures import (
     p2p,
     party_body,
     refused,
+    store_url,
 )
 from topology.model import PortRef
+
+# Each test runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.usefixtures("core_engine")
 
 
 @pytest.fixture
@@ -199,26 +203,30 @@ def test_the_database_refuses_a_second_pending_offer(world: World) -> None:
 def test_an_older_database_keeps_one_pending_offer_per_addressee(tmp_path: Path) -> None:
     """Brought up from the version before the index: the newest pending offer of
     each (service, addressee) stays, older duplicates become withdrawn."""
-    from controller.schema import MIGRATIONS
     from tests.unit.test_store_persistence import _layout
 
-    index = MIGRATIONS.index(next(m for m in MIGRATIONS if "pending_offer" in m.__name__))
     world = build_world(tmp_path)
     sid = p2p(world)["id"]
     kept = world.core.create_offer(world.alice, sid, {"party": "bob"})["id"]
     world.store.close()
-    engine = open_store(str(tmp_path / "core.db")).engine
-    with engine.begin() as conn:
-        conn.execute(text("DROP INDEX uq_pending_offer_party"))
-        conn.execute(text(f"UPDATE schema_version SET version = {index}"))
+    engine = open_store(store_url(tmp_path)).engine
+    with engine.begin() as conn:  # back to version 5 of the home-made migrations
+        for statement in ("DROP INDEX uq_pending_offer_party", "DROP TABLE alembic_version",
+                          "DROP TABLE leadership", "DROP TABLE admin_token",
+                          "ALTER TABLE services DROP COLUMN revision",
+                          "ALTER TABLE services DROP COLUMN applied_revision",
+                          "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+                          "INSERT INTO schema_version VALUES (5)"):
+            conn.execute(text(statement))
         for _ in range(2):
             conn.execute(text("INSERT INTO offers (service_id, party_id, state, expires_at, "
                               "created_at, owner_id) SELECT service_id, party_id, state, "
                               "expires_at, created_at, owner_id FROM offers WHERE id = :id"),
                          {"id": kept})
     engine.dispose()
-    store = open_store(str(tmp_path / "core.db"))
-    fresh = open_store(str(tmp_path / "fresh.db"))
+    store = open_store(store_url(tmp_path))
+    (tmp_path / "fresh").mkdir()
+    fresh = open_store(store_url(tmp_path / "fresh"))
     assert _layout(store.engine) == _layout(fresh.engine)
     with store.read() as conn:
         states = conn.execute(text("SELECT id, state FROM offers ORDER BY id")).all()

@@ -21,7 +21,10 @@ from controller.core import ServiceCore
 from controller.errors import ServiceError
 from controller.model import ADMIN
 from controller.store import open_store
-from tests.unit.test_core_fixtures import check_invariants, ethernet_body, make_core
+from tests.unit.test_core_fixtures import check_invariants, ethernet_body, make_core, store_url
+
+# Each test runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.usefixtures("core_engine")
 
 ROOT = Path(__file__).resolve().parents[2]
 OWNERS, ACCEPTORS, POOL = 10, 40, range(2, 8)
@@ -154,5 +157,5 @@ def test_fifty_green_threads(tmp_path: Path, locked: bool) -> None:
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     _check(json.loads(done.stdout.strip().splitlines()[-1]))
-    store = open_store(str(tmp_path / "core.db"))
+    store = open_store(store_url(tmp_path))
     check_invariants(make_core(tmp_path, store=store), store)

@@ -76,9 +76,25 @@ def metro_topology():
     return load_topology(METRO)
 
 
+# Set by the `core_engine` fixture while a test runs on PostgreSQL: the session's
+# databases, and the one database made for each directory the test used.
+PG_DATABASES: list[Any] = []
+PG_URLS: dict[Path, str] = {}
+
+
+def store_url(path: Path) -> str:
+    """The database of a core test's directory: `core.db` in it, or on PostgreSQL
+    a fresh database of its own (the same one each time the directory is reopened)."""
+    if not PG_DATABASES:
+        return str(path / "core.db")
+    if path not in PG_URLS:
+        PG_URLS[path] = PG_DATABASES[0].create()
+    return PG_URLS[path]
+
+
 def make_core(path: Path, clock: Clock | None = None, pool: Any = range(2, 4095),
               store: Store | None = None, **kwargs: Any) -> ServiceCore:
-    store = store or open_store(str(path / "core.db"))
+    store = store or open_store(store_url(path))
     return ServiceCore(metro_topology(), store, admin_token=ADMIN_TOKEN, vlan_pool=pool,
                        clock=clock or Clock(), **kwargs)
 

@@ -21,6 +21,9 @@ from tests.unit.test_core_fixtures import (
     refused,
 )
 
+# Each test runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.usefixtures("core_engine")
+
 
 @pytest.fixture
 def world(tmp_path: Path) -> World:

@@ -19,6 +19,9 @@ from tests.unit import test_northbound_api as base
 from tests.unit.test_core_fixtures import make_core
 from tests.unit.test_northbound_api import World
 
+# Each test runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.usefixtures("core_engine")
+
 world = base.world  # the northbound fixture, shared
 LINK = re.compile(r'^<(?P<url>[^>]+)>; rel="next"$')
 

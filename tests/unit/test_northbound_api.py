@@ -23,6 +23,9 @@ from northbound.envelope import RequestError
 from northbound.routes import match
 from topology import load_topology
 
+# Each test runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.usefixtures("core_engine")
+
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "admin-secret-token"
 ACCOUNT = {"status": "active", "service_kinds": ["ethernet-channel", "water"],

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
+from controller.migrations import head
 from controller.model import ADMIN
-from controller.schema import SCHEMA_VERSION
 from controller.store import open_store
 from tests.unit.test_core_fixtures import (
     ADMIN_TOKEN,
@@ -28,19 +28,19 @@ from tests.unit.test_core_fixtures import (
 
 def test_empty_database_is_migrated(tmp_path: Path) -> None:
     store = open_store(str(tmp_path / "new.db"))
-    assert store.version == SCHEMA_VERSION
+    assert store.version == head()
     tables = set(inspect(store.engine).get_table_names())
-    assert {"schema_version", "parties", "interfaces", "services", "members", "offers",
+    assert {"alembic_version", "parties", "interfaces", "services", "members", "offers",
             "reservations", "orders", "events"} <= tables
     with store.read() as conn:
-        assert conn.execute(text("SELECT version FROM schema_version")).scalar() == SCHEMA_VERSION
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head()
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
     store.close()
-    # Opening again migrates nothing and keeps one version row.
+    # Opening again migrates nothing and keeps one revision row.
     again = open_store(f"sqlite:///{tmp_path / 'new.db'}")
     with again.read() as conn:
-        assert conn.execute(text("SELECT count(*) FROM schema_version")).scalar() == 1
+        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
     again.close()
 
 
@@ -51,7 +51,7 @@ def test_database_at_version_zero_is_brought_up(tmp_path: Path) -> None:
         conn.execute(text("INSERT INTO schema_version VALUES (0)"))
     engine.dispose()
     store = open_store(str(tmp_path / "old.db"))
-    assert store.version == SCHEMA_VERSION
+    assert store.version == head()
     assert "services" in inspect(store.engine).get_table_names()
 
 
@@ -59,7 +59,7 @@ def test_newer_database_is_refused(tmp_path: Path) -> None:
     open_store(str(tmp_path / "db")).close()
     engine = create_engine(f"sqlite:///{tmp_path / 'db'}")
     with engine.begin() as conn:
-        conn.execute(text("UPDATE schema_version SET version = 99"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
     engine.dispose()
     with pytest.raises(RuntimeError, match="newer"):
         open_store(str(tmp_path / "db"))
@@ -145,16 +145,16 @@ def test_owner_waiting_alone_is_not_failed_by_a_restart(tmp_path: Path) -> None:
 
 
 def test_database_at_version_one_gains_the_write_gate(tmp_path: Path) -> None:
-    from controller.schema import MIGRATIONS, schema_version
-
     engine = create_engine(f"sqlite:///{tmp_path / 'v1.db'}")
-    with engine.begin() as conn:
-        schema_version.create(conn)
-        conn.execute(schema_version.insert().values(version=1))
-        MIGRATIONS[0](conn)
+    with engine.begin() as conn:  # version 2 without its step: version 1
+        for statement in (Path(__file__).parent / "schema_v2.sql").read_text().split(";"):
+            if statement.strip():
+                conn.exec_driver_sql(statement)
+        conn.execute(text("DROP TABLE write_gate"))
+        conn.execute(text("INSERT INTO schema_version VALUES (1)"))
     engine.dispose()
     store = open_store(str(tmp_path / "v1.db"))
-    assert store.version == SCHEMA_VERSION
+    assert store.version == head()
     with store.transaction() as conn:
         pass
     with store.read() as conn:
@@ -209,7 +209,7 @@ def test_database_at_version_two_gains_the_request_path_indexes(tmp_path: Path) 
     engine.dispose()
 
     store = open_store(str(tmp_path / "v2.db"))
-    assert store.version == SCHEMA_VERSION
+    assert store.version == head()
     fresh = open_store(str(tmp_path / "fresh.db"))
     assert _layout(store.engine) == _layout(fresh.engine)
     indexes = {i["name"] for t in ("members", "services", "offers", "orders", "events")

@@ -14,6 +14,10 @@ from controller.errors import ServiceError
 from controller.schema import parties, services
 from controller.store import open_store
 from controller.vlans import allocate, check_pool, release
+from tests.unit.test_core_fixtures import store_url
+
+# Each test runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.usefixtures("core_engine")
 
 
 def _service(conn, vlan, state="active", name="s"):
@@ -24,7 +28,7 @@ def _service(conn, vlan, state="active", name="s"):
 
 @pytest.fixture
 def store(tmp_path: Path):
-    store = open_store(str(tmp_path / "v.db"))
+    store = open_store(store_url(tmp_path))
     with store.transaction() as conn:
         conn.execute(insert(parties).values(id=1, name="p", token_hash="h", status="active",
                                             service_kinds=[], max_bandwidth_mbps=1,
