@@ -163,6 +163,7 @@ _CODE_PREFIX = {
     "OFPET_GROUP_MOD_FAILED": "OFPGMFC_", "OFPET_PORT_MOD_FAILED": "OFPPMFC_",
     "OFPET_TABLE_MOD_FAILED": "OFPTMFC_", "OFPET_SWITCH_CONFIG_FAILED": "OFPSCFC_",
     "OFPET_METER_MOD_FAILED": "OFPMMFC_", "OFPET_TABLE_FEATURES_FAILED": "OFPTFFC_",
+    "OFPET_ROLE_REQUEST_FAILED": "OFPRRFC_",
 }
 
 
@@ -193,6 +194,10 @@ class ChannelReplies:
         msg = ev.msg
         more = bool(msg.flags & msg.datapath.ofproto.OFPMPF_REPLY_MORE)
         self.channel.on_reply(msg.datapath, msg.xid, msg.body, more)
+
+    @set_ev_cls(ofp_event.EventOFPRoleReply, MAIN_DISPATCHER)
+    def role_reply_handler(self, ev) -> None:
+        self.channel.on_reply(ev.msg.datapath, ev.msg.xid, [ev.msg], more=False)
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def error_msg_handler(self, ev) -> None:

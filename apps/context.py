@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from eventlet import tpool
+from ryu.lib import hub
 
+from controller.cluster import Cluster
 from controller.core import ServiceCore
 from controller.store import open_store
 from metroshare.settings import Settings, resolve_admin_token
@@ -35,10 +37,21 @@ class MetroshareContext:
         self.topology = load_topology(_settings.topology_path)
         # Commits wait for the disk in a real thread: sqlite3 calls are not green, and
         # in the hub they would hold up every switch and request for the fsync.
-        self.core = ServiceCore(self.topology, open_store(_settings.db, tpool.execute),
-                                admin_token=resolve_admin_token(_settings.db))
+        store = open_store(_settings.db, tpool.execute)
+        # On PostgreSQL this is one of several controllers: the leader is elected.
+        clustered = store.engine.dialect.name == "postgresql"
+        self.instance = _settings.instance or f"controller:{_settings.api_port}"
+        self.cluster = Cluster(store, self.instance, spawn=hub.spawn) if clustered else None
+        self.core = ServiceCore(self.topology, store,
+                                admin_token=resolve_admin_token(_settings.db),
+                                clustered=clustered)
         # switch name -> ryu Datapath, for every switch of the topology that is connected
         self.connected: dict[str, Any] = {}
+
+    @property
+    def role(self) -> str:
+        """"leader" or "standby"; a lone controller (SQLite) always leads."""
+        return "leader" if self.cluster is None else self.cluster.role
 
     def switch_of(self, datapath: Any) -> Any:
         """The topology switch a connection speaks for, or None: a stranger, a second

@@ -31,3 +31,14 @@ class EventSwitchDown(EventBase):
         super().__init__()
         self.switch = switch
         self.datapath = datapath
+
+
+class EventLeadership(EventBase):
+    """This instance became the leader of several controllers (`generation`), or
+    stopped being it (`leader` False, `generation` None). Only the leader writes
+    to the switches and probes their links."""
+
+    def __init__(self, leader: bool, generation: int | None) -> None:
+        super().__init__()
+        self.leader = leader
+        self.generation = generation

@@ -21,6 +21,7 @@ class OfferExpiry(app_manager.RyuApp):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.core = kwargs["metroshare"].core
+        self.cluster = kwargs["metroshare"].cluster  # several controllers: the leader sweeps
         self.stopping = hub.Event()
         self.threads.append(hub.spawn(self._sweep_loop))
 
@@ -30,6 +31,8 @@ class OfferExpiry(app_manager.RyuApp):
 
     def _sweep_loop(self) -> None:
         while not self.stopping.wait(SWEEP_INTERVAL_S):
+            if self.cluster is not None and not self.cluster.leader:
+                continue
             try:
                 expired = self.core.expire_offers()
             except Exception:  # a database hiccup must not end the loop

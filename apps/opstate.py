@@ -18,7 +18,7 @@ from ryu.ofproto import ofproto_v1_3
 
 from apps import lldp, ofwire
 from apps.context import MetroshareContext
-from apps.events import EventSwitchDown, EventSwitchUp
+from apps.events import EventLeadership, EventSwitchDown, EventSwitchUp
 from flows import pipeline
 from topology.model import PortRef
 
@@ -43,6 +43,7 @@ class OperationalState(app_manager.RyuApp):
         self.core = context.core
         self.switch_of = context.switch_of  # None for a connection that is not the switch's
         self.topology = context.topology
+        self.cluster = context.cluster  # several controllers: only the leader probes
         self.datapaths: dict[str, object] = {}
         self.last_probe: dict[PortRef, float] = {}  # fiber port -> when a correct probe arrived
         self.problems: dict[PortRef, str] = {}      # mismatches logged and not yet cleared
@@ -57,11 +58,28 @@ class OperationalState(app_manager.RyuApp):
     def switch_up_handler(self, ev: EventSwitchUp) -> None:
         name, datapath = ev.switch.name, ev.datapath
         self.datapaths[name] = datapath
+        self._switch_is_up(name, datapath)
+
+    @set_ev_cls(EventLeadership)
+    def leadership_handler(self, ev: EventLeadership) -> None:
+        """A new leader starts from what it sees itself; a standby forgets its probes."""
+        self.last_probe.clear()
+        if ev.leader:
+            self.core.reset_network_status()
+            for name, datapath in list(self.datapaths.items()):
+                self._switch_is_up(name, datapath, probe=False)  # after the MASTER claim
+
+    def _switch_is_up(self, name: str, datapath, probe: bool = True) -> None:
         self.core.set_switch_connected(name, True)
         for port in self.topology.trunk_ports(name):
             self.last_probe.pop(PortRef(name, port), None)
             self.core.set_link_up(PortRef(name, port), port_is_up(datapath.ports.get(port)))
-        self._probe(name, datapath)
+        if probe:
+            self._probe(name, datapath)
+
+    @property
+    def leads(self) -> bool:
+        return self.cluster is None or self.cluster.leader
 
     @set_ev_cls(EventSwitchDown)
     def switch_down_handler(self, ev: EventSwitchDown) -> None:
@@ -104,6 +122,8 @@ class OperationalState(app_manager.RyuApp):
                 self._probe(name, datapath)
             if self.stopping.wait(PROBE_INTERVAL_S):
                 return
+            if not self.leads:
+                continue
             now = time.monotonic()
             for name in list(self.datapaths):
                 for port in self.topology.trunk_ports(name):
@@ -114,7 +134,10 @@ class OperationalState(app_manager.RyuApp):
                                           f"for over {SILENT_AFTER_S:g} s")
 
     def _probe(self, name: str, datapath) -> None:
-        """Probe out of the fiber ports the switch has (a missing one stays silent: reported)."""
+        """Probe out of the fiber ports the switch has (a missing one stays silent:
+        reported). Only the leader may send packets (a SLAVE's are refused)."""
+        if not self.leads:
+            return
         for port in self.topology.trunk_ports(name):
             if port in datapath.ports:
                 datapath.send(ofwire.packet_out(port, lldp.probe(datapath.id, port), 0))

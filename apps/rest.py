@@ -44,7 +44,9 @@ class RestApi(app_manager.RyuApp):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.metroshare: MetroshareContext = kwargs["metroshare"]
-        self.site = NorthboundApp(self.metroshare.core, lambda: len(self.metroshare.connected))
+        context = self.metroshare
+        self.site = NorthboundApp(context.core, lambda: len(context.connected),
+                                  lambda: {"role": context.role, "instance": context.instance})
         self.server_thread = None
         self.workers: ApiWorkers | None = None
 

@@ -62,6 +62,16 @@ BARRIER_SECONDS = Histogram(
     "metroshare_barrier_seconds",
     "Time from sending a batch to a switch to its barrier reply, by switch.", ["switch"],
     buckets=SECONDS_BUCKETS, registry=REGISTRY)
+LEADER = Gauge(
+    "metroshare_leader", "1 while this controller is the leader of the cluster (a lone "
+    "controller always is), else 0.", registry=REGISTRY)
+LEADERSHIP_CHANGES = Counter(
+    "metroshare_leadership_changes", "Times this controller became or stopped being the leader.",
+    registry=REGISTRY)
+GENERATION = Gauge(
+    "metroshare_leader_generation", "The generation id this controller leads with (the "
+    "OpenFlow role requests' generation_id); 0 while it stands by.", registry=REGISTRY)
+LEADER.set(1)  # a lone controller; a cluster member starts as standby (controller.cluster)
 
 # Every state is exported, zero included, so a dashboard sees a series from the start.
 STATES = {

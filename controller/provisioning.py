@@ -24,11 +24,15 @@ INSTALLED = "installed"
 
 @dataclass(frozen=True)
 class ProvisionResult:
-    """What the switches did: `switches` maps a switch to "installed" or "failed: why"."""
+    """What the switches did: `switches` maps a switch to "installed" or "failed: why".
+
+    `elsewhere`: another controller instance (the leader) provisioned the change
+    and recorded the outcome; there is nothing left to record here."""
 
     ok: bool
     switches: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    elsewhere: bool = False
 
 
 class Pending(Protocol):

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -46,6 +48,13 @@ def _rate(value: str) -> float:
     if not 0 <= rate <= 1e9:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
     return rate
+
+
+def _instance(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}", value):
+        raise argparse.ArgumentTypeError(
+            f"an instance name is 1-128 letters, digits, '_', '.', ':' or '-', got {value!r}")
+    return value
 
 
 def _host_port(value: str) -> tuple[str, int]:
@@ -107,11 +116,16 @@ def parser() -> argparse.ArgumentParser:
                    help="requests a token may send at once above --api-rate")
     c.add_argument("--insecure-http", action="store_true",
                    help="allow plain HTTP on a non-loopback --api-host")
+    c.add_argument("--instance", type=_instance,
+                   help="this controller's name among several on one PostgreSQL database "
+                        "(default: HOSTNAME:API-PORT)")
 
     m = sub.add_parser("mininet", help="run the topology in Mininet")
     m.add_argument("--topology", type=Path, required=True, help="topology YAML file")
-    m.add_argument("--controller", type=_controller_target, default=("tcp", "127.0.0.1", 6653),
-                   help="controller address HOST:PORT, or ssl:HOST:PORT for OpenFlow over TLS")
+    m.add_argument("--controller", type=_controller_target, action="append",
+                   help="controller address HOST:PORT, or ssl:HOST:PORT for OpenFlow over TLS "
+                        "(default 127.0.0.1:6653); more than once: every switch connects to "
+                        "each (several controllers on one database)")
     m.add_argument("--switch-cert", type=Path, help="with ssl: the switches' certificate")
     m.add_argument("--switch-key", type=Path, help="private key of --switch-cert")
     m.add_argument("--ca-cert", type=Path, help="CA that signed the controller's certificate")
@@ -158,7 +172,8 @@ def _controller(args: argparse.Namespace) -> int:
                         api_host=args.api_host, api_port=args.api_port,
                         tls_cert=args.tls_cert, tls_key=args.tls_key,
                         api_workers=args.api_workers, api_rate=args.api_rate,
-                        api_burst=args.api_burst, insecure_http=args.insecure_http)
+                        api_burst=args.api_burst, insecure_http=args.insecure_http,
+                        instance=args.instance or f"{socket.gethostname()}:{args.api_port}")
     return run_controller(settings)
 
 
@@ -178,15 +193,20 @@ def _mininet(args: argparse.Namespace) -> int:
 
     from mininet_scenarios.network import MetroNetwork, SwitchTLS
 
-    protocol, host, port = args.controller
+    targets = args.controller or [("tcp", "127.0.0.1", 6653)]
+    protocols = {protocol for protocol, _, _ in targets}
     tls = _tls_files("--switch-cert, --switch-key and --ca-cert",
                      [args.switch_cert, args.switch_key, args.ca_cert])
-    if (protocol == "ssl") != (tls is not None):
+    if len(protocols) > 1:
+        print("metroshare: the --controller targets are all tcp or all ssl:", file=sys.stderr)
+        return 2
+    if (protocols == {"ssl"}) != (tls is not None):
         print("metroshare: an ssl: --controller needs --switch-cert, --switch-key and --ca-cert,"
               " and they need an ssl: --controller", file=sys.stderr)
         return 2
     setLogLevel("info")
-    with MetroNetwork(topology, (host, port), tls=tls and SwitchTLS(*tls)) as net:
+    with MetroNetwork(topology, [(host, port) for _, host, port in targets],
+                      tls=tls and SwitchTLS(*tls)) as net:
         if args.no_cli:
             print("metroshare: Mininet network running; send SIGTERM to stop", flush=True)
             wait_for_signal()

@@ -8,6 +8,7 @@ secure, attached to a remote controller.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -59,11 +60,13 @@ def clean_leftovers(topology: Topology) -> None:
 class MetroNetwork:
     """A running Mininet network of `topology`; use as a context manager."""
 
-    def __init__(self, topology: Topology, controller: tuple[str, int] = ("127.0.0.1", 6653),
+    def __init__(self, topology: Topology,
+                 controller: tuple[str, int] | Sequence[tuple[str, int]] = ("127.0.0.1", 6653),
                  tls: SwitchTLS | None = None):
-        """With `tls`, the switches reach the controller at ssl:HOST:PORT."""
+        """`controller`: one (HOST, PORT), or several, which every switch connects to
+        (several controllers on one database); with `tls`, at ssl:HOST:PORT."""
         self.topology = topology
-        self.controller = controller
+        self.controllers = [controller] if isinstance(controller[0], str) else list(controller)
         self.tls = tls
         self.net: Mininet | None = None
 
@@ -76,8 +79,9 @@ class MetroNetwork:
         if self.tls is not None:
             _run("ovs-vsctl", "set-ssl", str(self.tls.key), str(self.tls.cert),
                  str(self.tls.ca_cert))
-        net.addController(RemoteController("c0", ip=self.controller[0], port=self.controller[1],
-                                           protocol="tcp" if self.tls is None else "ssl"))
+        for i, (host, port) in enumerate(self.controllers):
+            net.addController(RemoteController(f"c{i}", ip=host, port=port,
+                                               protocol="tcp" if self.tls is None else "ssl"))
         for s in self.topology.switches.values():
             net.addSwitch(s.name, dpid=f"{s.dpid:016x}")
         for link in self.topology.links:

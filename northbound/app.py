@@ -46,9 +46,12 @@ _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'
 class NorthboundApp:
     """WSGI callable serving the API of CONTRACT §3, /healthz, /metrics and the UI."""
 
-    def __init__(self, core: Any, switches_connected: Callable[[], int] = lambda: 0) -> None:
+    def __init__(self, core: Any, switches_connected: Callable[[], int] = lambda: 0,
+                 role: Callable[[], dict[str, str]] = lambda: {"role": "leader",
+                                                                "instance": ""}) -> None:
         self.core = core
         self.switches_connected = switches_connected
+        self.role = role  # this controller's role among several, and its name
         self.state_gauges = metrics.StateGauges(core.stats, switches_connected)
         self.openapi = json.loads(OPENAPI.read_text())
         self.static = {p.name: p.read_bytes() for p in STATIC.iterdir() if p.suffix in _TYPES}

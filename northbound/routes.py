@@ -120,7 +120,7 @@ def _openapi(c: Call) -> Any:
 
 
 def _healthz(c: Call) -> Any:
-    return {"status": "ok", "switches_connected": c.site.switches_connected()}
+    return {"status": "ok", "switches_connected": c.site.switches_connected(), **c.site.role()}
 
 
 def _metrics(c: Call) -> Any:

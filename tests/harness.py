@@ -40,15 +40,18 @@ class Controller:
                  tls: tuple[Path, Path] | None = None, api_port: int | None = None,
                  admin_token: str | None = None, ofp_port: int | None = None,
                  api_workers: int | None = None,
-                 ofp_tls: tuple[Path, Path, Path] | None = None) -> None:
+                 ofp_tls: tuple[Path, Path, Path] | None = None,
+                 db: str | None = None) -> None:
         """Without `admin_token` the controller generates one beside its database;
         without `api_workers`, it starts its default number; with `ofp_tls`
-        (cert, key, CA cert) OpenFlow runs over TLS only."""
+        (cert, key, CA cert) OpenFlow runs over TLS only; `db`: a database URL
+        (several controllers share one PostgreSQL database), else a SQLite file."""
         self.workdir, self.topology, self.tls = workdir, topology, tls
         self.ofp_tls = ofp_tls
         self.api_workers = api_workers
         self.ofp_port, self.api_port = ofp_port or free_port(), api_port or free_port()
-        self.db = str(workdir / "metroshare.db")
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.db = db or str(workdir / "metroshare.db")
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.api_port}"
         self.given_token = admin_token
         self.session = requests.Session()

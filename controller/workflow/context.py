@@ -35,6 +35,10 @@ class Context:
     # The controller that talks to the switches keeps these and writes them to
     # `network_down`; an API worker process (`replica`) reads them from there.
     replica: bool = False
+    # The leader's generation when several controllers share the database (None:
+    # a lone controller); what records the switches' answers is fenced by it.
+    generation: int | None = None
+    clustered: bool = False  # one of several controllers (PostgreSQL)
     _down: tuple[set[str], set[str]] = field(default_factory=lambda: (set(), set()))
     _down_read_at: float = float("-inf")
 
@@ -46,8 +50,16 @@ class Context:
     def down_links(self) -> set[str]:
         return self._network_down()[1]
 
+    @property
+    def follows_network(self) -> bool:
+        """Down switches and links come from the database (the leader writes them)."""
+        return self.replica or (self.clustered and self.generation is None)
+
+    def reset_down(self) -> None:
+        self._down, self._down_read_at = (set(), set()), float("-inf")
+
     def _network_down(self) -> tuple[set[str], set[str]]:
-        if self.replica and time.monotonic() - self._down_read_at > DOWN_STALE_S:
+        if self.follows_network and time.monotonic() - self._down_read_at > DOWN_STALE_S:
             with self.store.read() as conn:
                 rows = conn.execute(select(network_down.c.kind, network_down.c.name)).all()
             self._down = ({n for k, n in rows if k == "switch"},

@@ -38,19 +38,22 @@ class ServiceCore:
                  vlan_pool: Iterable[int] = DEFAULT_VLAN_POOL,
                  clock: Callable[[], float] = time.time,
                  lock: AbstractContextManager[Any] | None = None,
-                 replica: bool = False) -> None:
+                 replica: bool = False, clustered: bool = False) -> None:
         """`lock` guards every mutation; the default RLock is green only if it is
         made after eventlet patched `threading` (Ryu's manager does so before
         it builds the apps' contexts). A `replica` serves reads beside the
         controller (an API worker process): it takes the state of switches and
-        links from the database and leaves the controller's start-up work alone."""
+        links from the database and leaves the controller's start-up work alone.
+        `clustered`: one of several controllers on the database; the start-up
+        work is done by whichever becomes the leader (`take_over`)."""
         if not admin_token:
             raise ValueError("the admin token must not be empty")
         self._ctx = Context(topology=topology, store=store, clock=clock,
                             lock=lock if lock is not None else threading.RLock(),
                             vlan_pool=vlans.check_pool(vlan_pool), admin_token=admin_token,
-                            ethernet=NullProvisioner(topology), replica=replica)
-        if not replica:
+                            ethernet=NullProvisioner(topology), replica=replica,
+                            clustered=clustered)
+        if not (replica or clustered):
             rollout.fail_interrupted(self._ctx)
             rollout.fail_orphans(self._ctx)
             health.reset_network_status(self._ctx)
@@ -165,3 +168,23 @@ class ServiceCore:
 
     def set_link_up(self, a: PortRef, up: bool) -> None:
         health.set_link_up(self._ctx, a, up)
+
+    # -- several controllers ---------------------------------------------------
+
+    def set_generation(self, generation: int | None) -> None:
+        """This instance leads with `generation`, or (None) stands by."""
+        self._ctx.generation = generation
+
+    def take_over(self) -> list[int]:
+        """A new leader's start-up work; returns the services it must drive: their
+        last change has no recorded outcome (the previous leader died with it)."""
+        rollout.fail_orphans(self._ctx)
+        return rollout.unsettled(self._ctx)
+
+    def reset_network_status(self) -> None:
+        """A new leader: switches and links are down once it sees them go down."""
+        health.reset_network_status(self._ctx)
+
+    def drive(self, service_id: int) -> None:
+        """Leader: provision the service as committed (by any instance); record it."""
+        rollout.drive(self._ctx, service_id)

@@ -16,9 +16,11 @@ from topology.model import PortRef
 
 
 def reset_network_status(ctx: Context) -> None:
-    """At start: nothing is known to be down (the switches have yet to connect)."""
+    """At start (or taking over as leader): nothing is known to be down; the
+    switches have yet to connect, or to be seen disconnecting by this instance."""
     with ctx.lock, ctx.store.transaction() as conn:
         conn.execute(delete(network_down))
+        ctx.reset_down()
 
 
 def set_switch_connected(ctx: Context, name: str, connected: bool) -> None:
@@ -41,7 +43,10 @@ def set_link_up(ctx: Context, end: PortRef, up: bool) -> None:
 
 def _set_down(ctx: Context, kind: str, name: str, down: bool, action: str,
               **detail: str) -> None:
-    """Record a change of a switch or link, in memory and for the API workers."""
+    """Record a change of a switch or link, in memory and for the API workers
+    (and the standby instances: only the leader records them)."""
+    if ctx.follows_network:
+        return
     known = ctx.down_switches if kind == "switch" else ctx.down_links
     if (name in known) == down:
         return

@@ -16,9 +16,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, or_, select, update
 
 from controller import capacity, vlans
+from controller.cluster import NotLeader, fence, mark_applied
 from controller.model import (
     ACCEPTED,
     ACTIVE,
@@ -103,21 +104,32 @@ def refresh(conn: Connection, ctx: Context, service_id: int) -> None:
     conn.execute(update(services).where(services.c.id == service_id).values(**values))
 
 
-@dataclass(frozen=True)
+@dataclass
 class Rollout:
     """A change handed to the provisioner: the service, the members asked for, the answer."""
 
     service: Row
     rows: list[Row]
     pending: Pending
+    _result: ProvisionResult | None = None
 
     def result(self) -> ProvisionResult:
-        """Wait for the switches; a crash in the provisioner counts as a failure."""
-        try:
-            return self.pending.wait()
-        except Exception as exc:  # the provisioner is foreign code: contain it
-            log.exception("provisioner failed for service %s", self.service["id"])
-            return ProvisionResult(ok=False, error=f"provisioner error: {exc}")
+        """Wait for the switches (once); a crash in the provisioner counts as a failure."""
+        if self._result is None:
+            try:
+                self._result = self.pending.wait()
+            except Exception as exc:  # the provisioner is foreign code: contain it
+                log.exception("provisioner failed for service %s", self.service["id"])
+                self._result = ProvisionResult(ok=False, error=f"provisioner error: {exc}")
+        return self._result
+
+
+def _defer(ctx: Context, service_id: int) -> None:
+    """This instance was deposed before it could record what the switches did:
+    the new leader provisions the service again and records it; wait for that."""
+    log.warning("service %d: deposed before recording the outcome; the leader records it",
+                service_id)
+    ctx.ethernet.defer(service_id)  # type: ignore[attr-defined]  # only a cluster fences
 
 
 def state_of(conn: Connection, service_id: int) -> tuple[Row, list[Row]]:
@@ -167,10 +179,13 @@ def finish_members(ctx: Context, actor: Any, rollout: Rollout | None,
         return
     service_id, vlan = rollout.service["id"], rollout.service["vlan"]
     result = rollout.result()
+    if result.elsewhere:
+        return
     error = None if result.ok else (result.error or "the switches refused the rules")
     if error is None:
         try:
             with ctx.lock, ctx.store.transaction() as conn:
+                fence(conn, ctx.generation)
                 accepted = [m for m in rollout.rows if m["state"] == ACCEPTED]
                 conn.execute(update(members).where(
                     members.c.id.in_([m["id"] for m in accepted]), members.c.state == ACCEPTED)
@@ -182,19 +197,25 @@ def finish_members(ctx: Context, actor: Any, rollout: Rollout | None,
                     record(conn, ctx, actor, "member_provisioned", service_id, m["party"],
                            interface=m["interface"], vlan=vlan)
             return
+        except NotLeader:
+            return _defer(ctx, service_id)
         except Exception as exc:  # the switches confirmed, the database did not take it
             log.exception("service %s: the outcome could not be recorded", service_id)
             # Undone, not left installed and `accepted` for ever.
             error = f"the outcome could not be recorded ({exc}); the change is undone"
-    with ctx.lock:
-        with ctx.store.transaction() as conn:
-            conn.execute(update(members).where(members.c.id.in_(member_ids))
-                         .values(state=FAILED, error=error[:500]))
-            refresh(conn, ctx, service_id)
-            for new in (m for m in rollout.rows if m["id"] in member_ids):
-                record(conn, ctx, actor, "member_failed", service_id, new["party"],
-                       interface=new["interface"], error=error)
-        withdrawal = start(ctx, service_id, vlan)
+    try:
+        with ctx.lock:
+            with ctx.store.transaction() as conn:
+                fence(conn, ctx.generation)
+                conn.execute(update(members).where(members.c.id.in_(member_ids))
+                             .values(state=FAILED, error=error[:500]))
+                refresh(conn, ctx, service_id)
+                for new in (m for m in rollout.rows if m["id"] in member_ids):
+                    record(conn, ctx, actor, "member_failed", service_id, new["party"],
+                           interface=new["interface"], error=error)
+            withdrawal = start(ctx, service_id, vlan)
+    except NotLeader:
+        return _defer(ctx, service_id)
     finish_withdrawal(ctx, actor, withdrawal)
 
 
@@ -212,18 +233,24 @@ def finish_withdrawal(ctx: Context, actor: Any, rollout: Rollout | None,
                 _settle_leaving(conn, ctx, service_id)
         return
     result = rollout.result()
+    if result.elsewhere:
+        return
     service_id = rollout.service["id"]
     waiting = sorted(s for s, status in result.switches.items() if status != INSTALLED)
     statuses = dict(result.switches) if rollout.rows else {}
     statuses.update(dict.fromkeys(waiting, REMOVAL_PENDING))
-    with ctx.lock, ctx.store.transaction() as conn:
-        conn.execute(update(services).where(services.c.id == service_id)
-                     .values(provisioning=statuses))
-        if waiting:
-            record(conn, ctx, actor, "removal_pending", service_id, switches=waiting,
-                   error=result.error or "not confirmed by the switches")
-        else:
-            _settle_leaving(conn, ctx, service_id)
+    try:
+        with ctx.lock, ctx.store.transaction() as conn:
+            fence(conn, ctx.generation)
+            conn.execute(update(services).where(services.c.id == service_id)
+                         .values(provisioning=statuses))
+            if waiting:
+                record(conn, ctx, actor, "removal_pending", service_id, switches=waiting,
+                       error=result.error or "not confirmed by the switches")
+            else:
+                _settle_leaving(conn, ctx, service_id)
+    except NotLeader:
+        _defer(ctx, service_id)
 
 
 def _settle_leaving(conn: Connection, ctx: Context, service_id: int,
@@ -243,6 +270,7 @@ def confirm_removals(ctx: Context, switch: str) -> None:
     """`switch` now holds exactly the desired state (a reconciliation succeeded):
     removals it had yet to confirm are done."""
     with ctx.lock, ctx.store.transaction() as conn:
+        fence(conn, ctx.generation)
         waiting = conn.execute(select(services.c.id, services.c.provisioning).where(
             services.c.id.in_(select(members.c.service_id).where(
                 members.c.state.in_((LEAVING, SUSPENDED)))))).all()
@@ -363,3 +391,49 @@ def _members_of_party(conn: Connection, party_id: int, states: tuple[str, ...]) 
         .join(parties, parties.c.id == members.c.party_id)
         .where(members.c.party_id == party_id, members.c.state.in_(states),
                services.c.state != DELETED, services.c.kind.in_(ETHERNET_KINDS))).all()
+
+
+# -- several controllers: the leader provisions what the others committed ------
+
+def drive(ctx: Context, service_id: int) -> None:
+    """The leader makes the switches hold the service as the database has it (a
+    change another instance committed, or one in flight when the previous leader
+    died) and records the outcome as the instance that made the change would have:
+    accepted members provisioned (or failed), leaving ones removed. Then the
+    service's revision read here is applied, which wakes whoever waits for it."""
+    with ctx.lock:
+        with ctx.store.read() as conn:
+            service, rows = state_of(conn, service_id)
+            leaving = conn.execute(select(members.c.id).where(
+                members.c.service_id == service_id, members.c.state == LEAVING)
+                .limit(1)).first() is not None
+        rollout = start(ctx, service_id, read=(service, rows))
+    if rollout is not None and rollout.rows:
+        # The members that joined: on a refusal they fail, as each acceptance's own
+        # member would; the owner, accepted while alone, waits again for the next.
+        accepted = [m for m in rollout.rows if m["state"] == ACCEPTED]
+        joined = [m["id"] for m in accepted if m["party_id"] != service["owner_id"]]
+        finish_members(ctx, "system", rollout, joined or [m["id"] for m in accepted])
+        result = rollout.result()
+        confirmed = result.ok and all(s == INSTALLED for s in result.switches.values())
+        if leaving and confirmed and not result.elsewhere:
+            with ctx.lock, ctx.store.transaction() as conn:
+                fence(conn, ctx.generation)
+                _settle_leaving(conn, ctx, service_id)
+    elif rollout is not None or leaving:
+        finish_withdrawal(ctx, "system", rollout, service_id)
+    with ctx.store.transaction() as conn:
+        fence(conn, ctx.generation)
+        mark_applied(conn, service_id, service["revision"])
+
+
+def unsettled(ctx: Context) -> list[int]:
+    """The ethernet services whose last change has no recorded outcome: members
+    still accepted or leaving, or a revision the leader has not applied. A new
+    leader drives them (the previous one died, or was deposed, before it could)."""
+    with ctx.store.read() as conn:
+        busy = select(members.c.service_id).where(members.c.state.in_((ACCEPTED, LEAVING)))
+        return list(conn.execute(select(services.c.id).where(
+            services.c.kind.in_(ETHERNET_KINDS),
+            or_(services.c.revision > services.c.applied_revision, services.c.id.in_(busy)))
+            .order_by(services.c.id)).scalars())

@@ -36,7 +36,7 @@ class Metro:
         """The compiled state of the services the database holds (the LLDP probe
         rules and their meter included: they are infrastructure)."""
         core = ServiceCore(self.topology, open_store(self.controller.db),
-                           admin_token=self.controller.admin_token)
+                           admin_token=self.controller.admin_token, replica=True)
         return compile_network(self.topology, core.desired_intents())
 
     def wait_connected(self, timeout: float = 20) -> None:

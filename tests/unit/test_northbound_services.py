@@ -191,7 +191,8 @@ def test_errors_render_as_xml(world: World) -> None:
 # -- healthz, metrics, openapi, the UI -------------------------------------------
 
 def test_healthz_needs_no_token(world: World) -> None:
-    assert world.ok("GET", "/healthz", None) == {"status": "ok", "switches_connected": 3}
+    assert world.ok("GET", "/healthz", None) == {"status": "ok", "switches_connected": 3,
+                                                 "role": "leader", "instance": ""}
 
 
 def test_metrics(world: World, offered) -> None:

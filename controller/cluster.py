@@ -1,0 +1,293 @@
+"""Several controllers on one PostgreSQL database: who leads, and word between them.
+
+The leader is whoever holds a session-level advisory lock. The server frees
+it when the holder's connection drops (kill -9 included), and that
+connection has an `idle_session_timeout`: a leader that stops pinging it (a
+paused or wedged process) loses the lock after `LEASE_S`. Each new leader
+takes the next generation id from the `leadership` row; it asks the switches
+for the MASTER role with it, so a deposed leader's writes are refused by the
+switches, and every transaction that records what the switches did checks it
+(`fence`), so a deposed leader's outcomes are refused by the database.
+
+Changes are decided and committed by whichever instance the client asked.
+A standby then bumps the service's `revision` and notifies the leader
+(`LISTEN/NOTIFY` on one channel); the leader provisions the service's state
+as the database holds it, records the outcome and its `applied_revision`,
+and notifies back. The waiting request returns when its revision is applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, update
+from sqlalchemy import select as sql_select
+
+from controller import metrics
+from controller.provisioning import Pending, ProvisionResult
+from controller.schema import leadership, services
+from controller.store import Store
+from flows.intent import ServiceIntent
+
+LOG = logging.getLogger("metroshare.cluster")
+LOCK_KEY = 0x6D657472_73686172  # "metrshar": the one advisory lock of leadership
+CHANNEL = "metroshare"
+LEASE_S = 5.0       # a leader silent this long loses the lock (paused, wedged)
+PING_S = 0.5        # how often the leader proves it is alive; a standby asks for the lock
+RECHECK_S = 1.0     # a waiter re-reads the database this often, in case a notice was lost
+RECONNECT_S = 0.5
+
+
+class NotLeader(Exception):
+    """This instance no longer leads: what it would record belongs to the new leader."""
+
+
+def fence(conn: Connection, generation: int | None) -> None:
+    """Inside a transaction (after its write gate): refuse unless `generation` is
+    still the database's. None: a lone controller on SQLite, nothing to fence."""
+    if generation is None:
+        return
+    current = conn.execute(_GENERATION).scalar_one()
+    if current != generation:
+        raise NotLeader(f"generation {generation} was superseded by {current}")
+
+
+_GENERATION = sql_select(leadership.c.generation).where(leadership.c.id == 1)
+_BUMP = (update(services).where(services.c.id == bindparam("sid"))
+         .values(revision=services.c.revision + 1).returning(services.c.revision))
+_APPLIED = sql_select(services.c.applied_revision).where(services.c.id == bindparam("sid"))
+_MARK_APPLIED = (update(services).where(services.c.id == bindparam("sid"),
+                                        services.c.applied_revision < bindparam("rev"))
+                 .values(applied_revision=bindparam("rev")))
+
+
+def notify(conn: Connection, payload: str) -> None:
+    """Sent when the transaction commits (PostgreSQL delivers NOTIFY on commit)."""
+    conn.execute(sql_select(func.pg_notify(CHANNEL, payload)))
+
+
+class Cluster:
+    """This instance's part in the cluster: its role, its generation, its notices.
+
+    `on_role(leader, generation)` is called (in its own green thread) when this
+    instance becomes the leader or stops being it; `on_changed(service_id)`
+    when another instance committed a change the leader must provision.
+    `spawn` runs a function concurrently (the controller passes Ryu's hub.spawn).
+    """
+
+    def __init__(self, store: Store, instance: str,
+                 spawn: Callable[..., Any] = lambda f, *a: threading.Thread(
+                     target=f, args=a, daemon=True).start()) -> None:
+        self.store, self.instance, self.spawn = store, instance, spawn
+        self.leader = False
+        self.generation: int | None = None
+        self.changes = 0  # times this instance became or stopped being the leader
+        metrics.LEADER.set(0)
+        self.on_role: Callable[[bool, int | None], None] = lambda leader, generation: None
+        self.on_changed: Callable[[int], None] = lambda service_id: None
+        self._stopping = threading.Event()
+        self._waiters: dict[int, list[threading.Event]] = {}
+        self._lock_conn: Any = None
+
+    @property
+    def role(self) -> str:
+        return "leader" if self.leader else "standby"
+
+    def start(self) -> None:
+        self.spawn(self._elect)
+        self.spawn(self._listen)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._close_lock_conn()
+
+    def leads(self, generation: int | None) -> bool:
+        """Still the leader of `generation` (as far as this instance knows)."""
+        return self.leader and self.generation == generation
+
+    def current_generation(self) -> int:
+        """The generation of the leader now (what a standby's SLAVE request carries)."""
+        with self.store.read() as conn:
+            return conn.execute(_GENERATION).scalar_one()
+
+    # -- leadership -------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        """A DBAPI connection of its own (not from the pool), in autocommit."""
+        dialect = self.store.engine.dialect
+        args, kwargs = dialect.create_connect_args(self.store.engine.url)
+        conn = dialect.connect(*args, **kwargs)
+        conn.autocommit = True
+        return conn
+
+    def _elect(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._lock_conn = self._connect()
+                cur = self._lock_conn.cursor()
+                cur.execute("SET idle_session_timeout = %s", (f"{int(LEASE_S * 1000)}ms",))
+                while not self._stopping.is_set():
+                    if not self.leader:
+                        cur.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,))
+                        if cur.fetchone()[0]:
+                            self._become(True, self._take_generation())
+                            continue
+                    else:
+                        cur.execute("SELECT 1")
+                        cur.fetchone()
+                    self._stopping.wait(PING_S)
+            except Exception as exc:  # the connection dropped, or the server went away
+                if not self._stopping.is_set():
+                    LOG.error("instance %s: leadership connection lost: %s", self.instance,
+                              str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
+            self._close_lock_conn()
+            if self.leader:
+                self._become(False, None)
+            self._stopping.wait(RECONNECT_S)
+
+    def _close_lock_conn(self) -> None:
+        conn, self._lock_conn = self._lock_conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+    def _take_generation(self) -> int:
+        """The next generation id, in a transaction behind the write gate, so no
+        fenced transaction of the previous leader can commit after it."""
+        with self.store.transaction() as conn:
+            return conn.execute(update(leadership).where(leadership.c.id == 1).values(
+                generation=leadership.c.generation + 1, leader=self.instance,
+                since=time.time()).returning(leadership.c.generation)).scalar_one()
+
+    def _become(self, leader: bool, generation: int | None) -> None:
+        self.leader, self.generation = leader, generation
+        self.changes += 1
+        metrics.LEADER.set(1 if leader else 0)
+        metrics.GENERATION.set(generation or 0)
+        metrics.LEADERSHIP_CHANGES.inc()
+        if leader:
+            LOG.warning("instance %s is the leader (generation %d)", self.instance, generation)
+        else:
+            LOG.warning("instance %s is no longer the leader; standing by", self.instance)
+        self.on_role(leader, generation)
+
+    # -- notices ----------------------------------------------------------------
+
+    def _listen(self) -> None:
+        while not self._stopping.is_set():
+            conn = None
+            try:
+                conn = self._connect()
+                conn.cursor().execute(f"LISTEN {CHANNEL}")
+                self._wake_all()  # notices may have been missed while disconnected
+                while not self._stopping.is_set():
+                    select.select([conn], [], [], RECHECK_S)
+                    conn.poll()
+                    while conn.notifies:
+                        self._dispatch(conn.notifies.pop(0).payload)
+            except Exception as exc:
+                if not self._stopping.is_set():
+                    LOG.error("instance %s: notice connection lost: %s", self.instance, exc)
+            finally:
+                if conn is not None:
+                    try:
+                        conn.close()
+                    except Exception:
+                        pass
+            self._stopping.wait(RECONNECT_S)
+
+    def _dispatch(self, payload: str) -> None:
+        kind, _, rest = payload.partition(":")
+        if kind == "changed" and self.leader:
+            self.on_changed(int(rest.split(":")[0]))
+        elif kind == "applied":
+            for event in self._waiters.get(int(rest.split(":")[0]), ()):
+                event.set()
+
+    def _wake_all(self) -> None:
+        for events in self._waiters.values():
+            for event in events:
+                event.set()
+
+    def request(self, service_id: int) -> int:
+        """Ask the leader to provision the service as committed; the revision to wait for."""
+        with self.store.transaction() as conn:
+            revision = conn.execute(_BUMP, {"sid": service_id}).scalar_one()
+            notify(conn, f"changed:{service_id}:{self.instance}")
+        return revision
+
+    def await_applied(self, service_id: int, revision: int) -> None:
+        """Block until the leader recorded the outcome of `revision` (or a later one)."""
+        event = threading.Event()
+        self._waiters.setdefault(service_id, []).append(event)
+        try:
+            while not self._stopping.is_set():
+                with self.store.read() as conn:
+                    if conn.execute(_APPLIED, {"sid": service_id}).scalar_one() >= revision:
+                        return
+                event.wait(RECHECK_S)
+                event.clear()
+        finally:
+            events = self._waiters[service_id]
+            events.remove(event)
+            if not events:
+                del self._waiters[service_id]
+
+
+def mark_applied(conn: Connection, service_id: int, revision: int) -> None:
+    """The leader recorded the outcome of the service's state at `revision`."""
+    conn.execute(_MARK_APPLIED, {"sid": service_id, "rev": revision})
+    notify(conn, f"applied:{service_id}:{revision}")
+
+
+class _Remote:
+    """The leader is another instance: ask it, and wait until it recorded the outcome."""
+
+    def __init__(self, cluster: Cluster, service_id: int) -> None:
+        self.cluster, self.service_id = cluster, service_id
+
+    def wait(self) -> ProvisionResult:
+        self.cluster.await_applied(self.service_id, self.cluster.request(self.service_id))
+        return ProvisionResult(ok=True, elsewhere=True)
+
+
+class _Local:
+    """This instance leads: its own installer's answer, unless it was deposed meanwhile."""
+
+    def __init__(self, cluster: Cluster, service_id: int, pending: Pending,
+                 generation: int | None) -> None:
+        self.cluster, self.service_id = cluster, service_id
+        self.pending, self.generation = pending, generation
+
+    def wait(self) -> ProvisionResult:
+        result = self.pending.wait()
+        if self.cluster.leads(self.generation) and "IS_SLAVE" not in (result.error or ""):
+            return result
+        LOG.warning("service %d: this instance was deposed while provisioning it; the new "
+                    "leader provisions it", self.service_id)
+        return _Remote(self.cluster, self.service_id).wait()
+
+
+class ClusterProvisioner:
+    """The ethernet provisioner of one instance of several: its own installer while
+    it leads, else the leader (another instance) through the database."""
+
+    def __init__(self, cluster: Cluster, local: Any) -> None:
+        self.cluster, self.local = cluster, local
+
+    def submit(self, intent: ServiceIntent) -> Pending:
+        generation = self.cluster.generation
+        if self.cluster.leads(generation):
+            return _Local(self.cluster, intent.service_id, self.local.submit(intent), generation)
+        return _Remote(self.cluster, intent.service_id)
+
+    def defer(self, service_id: int) -> None:
+        """A fenced outcome was refused (deposed): wait for the new leader's."""
+        _Remote(self.cluster, service_id).wait()

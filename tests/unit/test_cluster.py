@@ -1,0 +1,146 @@
+"""Several controllers on one PostgreSQL database, without switches: the election,
+the fence, and a change committed on a standby provisioned by the leader.
+
+Real PostgreSQL (the `pg_url` fixture), real threads; the switches are the
+recording provisioner of the core's tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from controller.cluster import LEASE_S, Cluster, ClusterProvisioner, NotLeader, fence
+from controller.core import ServiceCore
+from controller.model import ADMIN
+from controller.store import open_store
+from tests.unit.test_core_fixtures import (
+    ADMIN_TOKEN,
+    RecordingProvisioner,
+    ethernet_body,
+    metro_topology,
+    party_body,
+)
+
+
+def wait_for(check, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@contextmanager
+def member(pg_url: str, name: str) -> Iterator[tuple[Cluster, ServiceCore, RecordingProvisioner]]:
+    """One instance: its cluster part, its core (on the same database) and its switches."""
+    store = open_store(pg_url)
+    cluster = Cluster(store, name)
+    core = ServiceCore(metro_topology(), store, admin_token=ADMIN_TOKEN, clustered=True)
+    switches = RecordingProvisioner()
+    core.set_provisioner("ethernet", ClusterProvisioner(cluster, switches))
+
+    def role(leader: bool, generation: int | None) -> None:
+        core.set_generation(generation)
+
+    def changed(service_id: int) -> None:
+        threading.Thread(target=core.drive, args=(service_id,), daemon=True).start()
+
+    cluster.on_role, cluster.on_changed = role, changed
+    cluster.start()
+    try:
+        yield cluster, core, switches
+    finally:
+        cluster.stop()
+        store.close()
+
+
+def test_one_leads_and_the_other_takes_over_when_it_goes(pg_url: str) -> None:
+    with member(pg_url, "a") as (a, _, _):
+        wait_for(lambda: a.leader)
+        with member(pg_url, "b") as (b, _, _):
+            time.sleep(1.0)
+            assert (a.role, b.role) == ("leader", "standby")
+            first = a.generation
+            a.stop()  # its lock connection closes, as when the process dies
+            wait_for(lambda: b.leader, timeout=2.0)
+            assert b.generation == first + 1
+
+
+def test_a_leader_that_stops_answering_loses_the_lock(pg_url: str) -> None:
+    """The server ends the leader's session once it is silent for the lease
+    (here: its backend is terminated, as `idle_session_timeout` does)."""
+    with member(pg_url, "a") as (a, _, _), member(pg_url, "b") as (b, _, _):
+        wait_for(lambda: a.leader or b.leader)
+        leader, standby = (a, b) if a.leader else (b, a)
+        engine = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg2://"))
+        with engine.connect() as conn:
+            timeout = conn.execute(text(
+                "SELECT setting FROM pg_settings WHERE name = 'idle_session_timeout'")).scalar()
+            assert timeout == "0"  # the lease is set on the lock's own session only
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_locks "
+                              "WHERE locktype = 'advisory' AND granted AND database = "
+                              "(SELECT oid FROM pg_database WHERE datname = current_database())"))
+        engine.dispose()
+        wait_for(lambda: standby.leader, timeout=LEASE_S)
+        wait_for(lambda: not leader.leader or leader.generation != standby.generation)
+        assert standby.generation > 0
+
+
+def test_the_fence_refuses_a_deposed_generation(pg_url: str) -> None:
+    with member(pg_url, "a") as (a, core, _):
+        wait_for(lambda: a.leader)
+        store = open_store(pg_url)
+        with store.transaction() as conn:
+            fence(conn, a.generation)  # the current one passes
+        with pytest.raises(NotLeader), store.transaction() as conn:
+            fence(conn, a.generation - 1)
+        store.close()
+
+
+def test_an_acceptance_on_the_standby_is_provisioned_by_the_leader(pg_url: str) -> None:
+    with member(pg_url, "a") as (a, core_a, switches_a), \
+            member(pg_url, "b") as (b, core_b, switches_b):
+        wait_for(lambda: a.leader or b.leader)
+        (leader_core, leader_switches), (standby_core, standby_switches) = (
+            ((core_a, switches_a), (core_b, switches_b)) if a.leader
+            else ((core_b, switches_b), (core_a, switches_a)))
+        owner = standby_core.create_party(ADMIN, party_body("own", [("acc1", 2)]))
+        joiner = standby_core.create_party(ADMIN, party_body("join", [("acc3", 2)],
+                                                             first_mac=9))
+        owner_actor = standby_core.authenticate(owner["token"])
+        joiner_actor = standby_core.authenticate(joiner["token"])
+        service = standby_core.create_service(owner_actor, ethernet_body("s", "own-if0"))
+        offer = standby_core.create_offer(owner_actor, service["id"], {"party": "join"})
+        answer = standby_core.accept_offer(joiner_actor, offer["id"], {"interface": "join-if0"})
+        assert {m["state"] for m in answer["service"]["members"]} == {"provisioned"}
+        assert answer["service"]["state"] == "active"
+        assert standby_switches.intents == []  # the standby never touched a switch
+        assert [len(i.members) for i in leader_switches.intents] == [2]
+        # A leave on the standby: the leader takes the rules off, the member is removed.
+        standby_core.remove_member(joiner_actor, service["id"], "join")
+        view = leader_core.get_service(ADMIN, service["id"])
+        assert [m["party"] for m in view["members"] if m["state"] != "removed"] == ["own"]
+        assert [len(i.members) for i in leader_switches.intents] == [2, 0]
+
+
+def test_a_refusal_on_the_leader_answers_the_standby_with_a_failed_member(pg_url: str) -> None:
+    with member(pg_url, "a") as (a, core_a, switches_a), \
+            member(pg_url, "b") as (b, core_b, switches_b):
+        wait_for(lambda: a.leader or b.leader)
+        leader_switches, standby_core = (switches_a, core_b) if a.leader else (switches_b, core_a)
+        leader_switches.fail_for = {"join"}
+        owner = standby_core.create_party(ADMIN, party_body("own", [("acc1", 2)]))
+        joiner = standby_core.create_party(ADMIN, party_body("join", [("acc3", 2)],
+                                                             first_mac=9))
+        owner_actor = standby_core.authenticate(owner["token"])
+        service = standby_core.create_service(owner_actor, ethernet_body("s", "own-if0"))
+        offer = standby_core.create_offer(owner_actor, service["id"], {"party": "join"})
+        answer = standby_core.accept_offer(standby_core.authenticate(joiner["token"]),
+                                           offer["id"], {"interface": "join-if0"})
+        states = {m["party"]: m["state"] for m in answer["service"]["members"]}
+        assert states == {"own": "accepted", "join": "failed"}
+        assert answer["service"]["vlan"] is None
