@@ -28,6 +28,7 @@ from northbound import render
 from northbound.envelope import raw_body
 
 LOG = logging.getLogger("metroshare.api-worker")
+PARENT = os.getppid()  # the controller that started this worker
 # Hop-by-hop headers (RFC 9110 §7.6.1) stay with their own connection.
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer",
                          "transfer-encoding", "upgrade", "host", "content-length"})
@@ -99,6 +100,11 @@ class WorkerApp:
         try:
             response = self.forward(req)
         except OSError as exc:
+            if os.getppid() != PARENT:
+                # The controller died with the request: its outcome is unknown here, so
+                # no answer at all (the connection drops) rather than an error that
+                # would claim nothing was done. The kernel is killing us anyway.
+                os._exit(1)
             LOG.error("controller unreachable for %s %s: %s", req.method, req.path_info, exc)
             response = self.site.error(503, "controller_unavailable",
                                        "the controller process does not answer; retry",

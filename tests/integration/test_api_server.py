@@ -5,6 +5,7 @@ No switches are needed: the API, the UI and /healthz run without them.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,8 +33,9 @@ def test_a_second_controller_on_the_same_api_port_fails(server: Controller,
 
 
 def test_healthz_and_ui_without_a_token(server: Controller) -> None:
-    assert server.call("GET", "/healthz", None).json() == {"status": "ok",
-                                                           "switches_connected": 0}
+    health = server.call("GET", "/healthz", None).json()
+    assert health == {"status": "ok", "switches_connected": 0, "role": "leader",
+                      "instance": f"{socket.gethostname()}:{server.api_port}"}
     page = server.call("GET", "/", None)
     assert page.status_code == 200 and "<svg" in page.text
     assert server.call("GET", "/api/v1/parties", None).status_code == 401
