@@ -23,10 +23,12 @@ from flows.intent import (
 from flows.pipeline import (
     CLASSIFY,
     ETH_TYPE_LLDP,
+    ETH_TYPES_INNER_TAG,
     FORWARD,
     LLDP_MAC,
     PRIORITY_ACCEPT,
     PRIORITY_FLOOD,
+    PRIORITY_GUARD,
     PRIORITY_PROBE,
     PRIORITY_UNICAST,
     PROBE_INTERVAL_S,
@@ -35,8 +37,10 @@ from flows.pipeline import (
     Table,
 )
 from flows.rules import (
+    COOKIE_INFRA,
     COOKIE_LLDP,
     OFPP_CONTROLLER,
+    VLAN_PRIORITY_TAGGED,
     VLAN_UNTAGGED,
     Action,
     Flow,
@@ -46,7 +50,7 @@ from flows.rules import (
     service_cookie,
     vlan_tag,
 )
-from topology.model import Subtree, Topology
+from topology.model import PortRef, Subtree, Topology
 
 MAX_METER_ID = 0xFFFF0000  # OFPM_MAX
 BURST_SECONDS = 0.1        # a meter's burst: this much traffic at the full rate
@@ -116,12 +120,20 @@ def compile_service(topology: Topology, intent: ServiceIntent) -> dict[str, Swit
 
 
 def infrastructure(topology: Topology, switch: str) -> SwitchTables:
-    """The rules `switch` holds whatever the services: each table's miss (drop) and,
-    on each fiber port, the LLDP probe rule — an untagged LLDP frame to the
-    controller, through the probe meter. Member frames are tagged by `classify`
-    before they reach a fiber port, so no customer frame matches it.
+    """The rules `switch` holds whatever the services: each table's miss (drop),
+    the double-tag guards and, on each fiber port, the LLDP probe rule — an
+    untagged LLDP frame to the controller, through the probe meter. Member
+    frames are tagged by `classify` before they reach a fiber port, so no
+    customer frame matches it.
+
+    The guards drop, on any port, a frame whose outer tag carries another tag:
+    a customer's QinQ frame never enters a service (its outer VID could be a
+    member's customer VLAN or a priority tag), and no service frame on a fiber
+    carries two tags.
     """
     flows = {table.miss() for table in TABLES}
+    flows.update(CLASSIFY.flow(PRIORITY_GUARD, COOKIE_INFRA, eth_type=eth_type)
+                 for eth_type in ETH_TYPES_INNER_TAG)
     fiber = sorted(topology.trunk_ports(switch))
     if not fiber:
         return SwitchTables(frozenset(flows), frozenset(), frozenset())
@@ -192,9 +204,18 @@ def _plan(topology: Topology, intent: ServiceIntent) -> _Plan | None:
     macs = [m.mac for m in members]
     if len(set(macs)) != len(macs):
         raise ValueError(f"service {sid} has two members with the same MAC")
+    ce_vlans: dict[PortRef, int | None] = {}
     for m in members:
         if not 1 <= m.member_id < PROBE_METER_ID:
             raise ValueError(f"member {m.member_id} of service {sid}: id unusable as meter id")
+        if m.ce_vlan is not None and not 1 <= m.ce_vlan <= 4094:
+            raise ValueError(f"member {m.member_id} of service {sid}: customer VLAN "
+                             f"{m.ce_vlan} is outside 1..4094")
+        # A switch never sends a frame back out of its ingress port, and a port
+        # gets one copy of a flood: one customer VLAN per port and service.
+        if ce_vlans.setdefault(m.edge_port, m.ce_vlan) != m.ce_vlan:
+            raise ValueError(f"service {sid} has members on {m.edge_port} with different "
+                             f"customer VLANs")
     if len(members) < 2:
         return None
     root = None
@@ -236,13 +257,17 @@ def _compile(topology: Topology, plans: list[_Plan], switch: str) -> SwitchTable
 def _service_rules(plan: _Plan, switch: str) -> tuple[list[Flow], Group, list[Meter]]:
     """Classify, forward and flood rules of one service on one switch."""
     intent, subtree, cookie, tag = plan.intent, plan.subtree, plan.cookie, plan.tag
-    edge_ports = {m.edge_port.port for m in intent.members if m.edge_port.switch == switch}
+    ce_vlans = {m.edge_port.port: m.ce_vlan for m in intent.members
+                if m.edge_port.switch == switch}
 
     def out(port: int) -> tuple[Action, ...]:
-        """Output to a port, untagging the frame when the port is a member's."""
-        if port in edge_ports:
+        """Output to a port, giving a member's port its own tag back: none (pop)
+        or its customer VLAN (set_field keeps the PCP bits)."""
+        if port not in ce_vlans:
+            return (("output", port),)
+        if ce_vlans[port] is None:
             return (("pop_vlan",), ("output", port))
-        return (("output", port),)
+        return (("set_vlan_vid", ce_vlans[port]), ("output", port))
 
     ports = subtree.ports[switch]
     if plan.root is None:
@@ -267,13 +292,20 @@ def _service_rules(plan: _Plan, switch: str) -> tuple[list[Flow], Group, list[Me
             continue
         meter = meter_for(intent, m)
         meters.append(meter)
-        flows.append(CLASSIFY.flow(
-            PRIORITY_ACCEPT, cookie,
-            actions=(("push_vlan",), ("set_vlan_vid", intent.vlan)),
+        retag = ("set_vlan_vid", intent.vlan)
+        if m.ce_vlan is None:
+            # Untagged frames get the service tag; priority-tagged ones (VID 0)
+            # count as untagged and keep their PCP in the service tag.
+            admitted = [(VLAN_UNTAGGED, (("push_vlan",), retag)),
+                        (VLAN_PRIORITY_TAGGED, (retag,))]
+        else:
+            admitted = [(vlan_tag(m.ce_vlan), (retag,))]
+        flows.extend(CLASSIFY.flow(
+            PRIORITY_ACCEPT, cookie, actions=actions,
             goto=FORWARD if plan.root in (None, m) else TO_ROOT,
             meter=meter.meter_id,
-            in_port=m.edge_port.port, vlan_vid=VLAN_UNTAGGED, eth_src=m.mac,
-        ))
+            in_port=m.edge_port.port, vlan_vid=vid, eth_src=m.mac,
+        ) for vid, actions in admitted)
     for port in sorted(subtree.trunk_ports(switch)):
         flows.append(CLASSIFY.flow(
             PRIORITY_ACCEPT, cookie, goto=after(port), in_port=port, vlan_vid=tag))

@@ -14,7 +14,13 @@ ROLES = ("root", "leaf", "peer")
 
 @dataclass(frozen=True, slots=True)
 class MemberIntent:
-    """A member whose frames must flow: its edge port, its MAC, its role."""
+    """A member whose frames must flow: its edge port, its MAC, its role and,
+    when several services share the port, the customer VLAN that selects this one.
+
+    `ce_vlan` None: the port-based (untagged) membership — untagged and
+    priority-tagged (VID 0) frames; 1..4094: frames tagged with that VID, and
+    the member receives its frames tagged with it (EVPL / EVP-LAN).
+    """
 
     member_id: int
     party: str
@@ -22,6 +28,7 @@ class MemberIntent:
     edge_port: PortRef
     mac: str          # lower-case "00:00:00:00:00:01"
     role: str         # root | leaf (point-to-multipoint), peer otherwise
+    ce_vlan: int | None = None  # customer VLAN on the edge port; None: untagged
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,12 +17,17 @@ PRIORITY_MISS = 0        # table-miss: drop
 PRIORITY_FLOOD = 1000    # forwarding by VLAN alone: the flood domain
 PRIORITY_ACCEPT = 2000   # classification of an admitted frame
 PRIORITY_UNICAST = 2000  # forwarding by VLAN + destination MAC
+PRIORITY_GUARD = 2500    # a frame with two tags: dropped before classification
 PRIORITY_PROBE = 3000    # an LLDP probe on a fiber port: to the controller (above all)
 
 # The LLDP probes the controller sends out of every fiber port (apps/lldp.py)
 # and the neighbour's rule hands back: untagged, to the nearest-bridge group.
 LLDP_MAC = "01:80:c2:00:00:0e"
 ETH_TYPE_LLDP = 0x88CC
+# In OpenFlow 1.3 `eth_type` is the type after the outer tag, so a frame with
+# a second tag (802.1Q or 802.1ad) shows one of these (OVS's default
+# vlan-limit 1 parses only the outer tag).
+ETH_TYPES_INNER_TAG = (0x8100, 0x88A8)
 PROBE_INTERVAL_S = 5.0   # each switch probes every fiber port this often (apps/opstate.py)
 
 
@@ -65,8 +70,9 @@ class Table:
         return self.flow(PRIORITY_MISS, COOKIE_INFRA)
 
 
-# Frames from any port: admit member frames and service VLANs, hand untagged
-# LLDP probes on fiber ports to the controller, drop the rest.
+# Frames from any port: drop double-tagged frames, admit member frames and
+# service VLANs, hand untagged LLDP probes on fiber ports to the controller,
+# drop the rest.
 FORWARD_ID, TO_ROOT_ID = 1, 2
 CLASSIFY = Table(
     0, "classify", frozenset({"in_port", "vlan_vid", "eth_src", "eth_type", "eth_dst"}),

@@ -18,6 +18,8 @@ Match = tuple[tuple[str, object], ...]
 
 OFPVID_PRESENT = 0x1000
 VLAN_UNTAGGED = 0x0000
+# A priority tag (802.1p only, VID 0): OVS matches it as vlan_tci=0x1000/0x1fff.
+VLAN_PRIORITY_TAGGED = OFPVID_PRESENT
 OFPP_CONTROLLER = 0xFFFFFFFD  # ("output", OFPP_CONTROLLER): a packet-in
 
 # Cookies: the top 16 bits say who owns a flow, the low 48 bits which service.
@@ -29,7 +31,8 @@ _SERVICE_ID_BITS = 48
 # Actions, as small tuples:
 #   ("push_vlan",)          push an 802.1Q tag (ethertype 0x8100)
 #   ("set_vlan_vid", vid)   set the tag's VID: a PLAIN VID (1..4094); the app adds
-#                           OFPVID_PRESENT when it builds OFPActionSetField
+#                           OFPVID_PRESENT when it builds OFPActionSetField. The
+#                           tag's PCP (802.1p) bits are kept (OVS 3.1, checked)
 #   ("pop_vlan",)
 #   ("output", port)        port OFPP_CONTROLLER: to the controller (packet-in)
 #   ("group", group_id)

@@ -4,12 +4,12 @@
 OpenFlow 1.3 / Open vSwitch semantics the compiler relies on: the highest
 priority match wins (a tie between overlapping flows is an error, since
 OpenFlow leaves it undefined), masked matches, table-miss drops, apply-actions
-in order, goto, ALL groups copying the frame per bucket, push/pop of 802.1Q
-tags, no output back to the ingress port, and output to the controller
-(packet-in). `NetworkSimulator` carries the output frames across the fiber
-links of the topology until they leave at edge ports or reach the controller,
-so isolation and connectivity can be checked for every pair of ports, and
-that no customer frame is ever punted.
+in order, goto, ALL groups copying the frame per bucket, push/set/pop of
+802.1Q tags with their PCP bits, no output back to the ingress port, and
+output to the controller (packet-in). `NetworkSimulator` carries the output
+frames across the fiber links of the topology until they leave at edge ports
+or reach the controller, so isolation and connectivity can be checked for
+every pair of ports, and that no customer frame is ever punted.
 """
 
 from __future__ import annotations
@@ -31,17 +31,28 @@ from topology.model import PortRef, Topology
 
 @dataclass(frozen=True)
 class Frame:
-    """An Ethernet frame as the pipeline sees it; `vlans` are VIDs, outermost first.
+    """An Ethernet frame as the pipeline sees it; `vlans` are VIDs, outermost first
+    (VID 0: a priority tag), `pcps` the 802.1p bits of those tags.
 
     `eth_type` is the ethertype of the payload. As in OVS (vlan-limit 1) and
     OpenFlow 1.3, a match on `eth_type` sees the type after the outer tag:
-    the payload's under at most one tag, 0x8100 under two or more.
+    the payload's under at most one tag, 0x8100 under two or more. (A frame
+    whose inner tag is 802.1ad is, to OVS, one tag over payload type 0x88a8.)
+    `pcps` is padded with 0 to the length of `vlans`, so a frame written
+    without PCP bits equals one with zeros.
     """
 
     eth_src: str
     eth_dst: str
     vlans: tuple[int, ...] = ()
     eth_type: int = 0x0800
+    pcps: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.pcps) > len(self.vlans):
+            raise ValueError(f"{len(self.pcps)} PCPs for {len(self.vlans)} tags")
+        padded = self.pcps + (0,) * (len(self.vlans) - len(self.pcps))
+        object.__setattr__(self, "pcps", padded)
 
     @property
     def vlan_vid(self) -> int:
@@ -160,16 +171,18 @@ class SwitchSimulator:
         for action in actions:
             kind = action[0]
             if kind == "push_vlan":
-                # OpenFlow 1.3: the new tag copies the VID of the tag below it.
-                frame = replace(frame, vlans=(frame.vlans[:1] or (0,)) + frame.vlans)
+                # OVS 3.1 (ofproto/trace, checked): the new tag is VID 0, PCP 0,
+                # also over another tag (OpenFlow 1.3 would copy that tag's fields).
+                frame = replace(frame, vlans=(0,) + frame.vlans, pcps=(0,) + frame.pcps)
             elif kind == "set_vlan_vid":
                 if not frame.vlans:
                     raise SimulationError("set_vlan_vid on an untagged frame")
+                # Only the VID changes: the PCP bits stay (OVS 3.1, checked).
                 frame = replace(frame, vlans=(action[1],) + frame.vlans[1:])
             elif kind == "pop_vlan":
                 if not frame.vlans:
                     raise SimulationError("pop_vlan on an untagged frame")
-                frame = replace(frame, vlans=frame.vlans[1:])
+                frame = replace(frame, vlans=frame.vlans[1:], pcps=frame.pcps[1:])
             elif kind == "output":
                 if action[1] != in_port:  # OVS never hairpins unless told OFPP_IN_PORT
                     outputs.append(Output(action[1], frame, meters))

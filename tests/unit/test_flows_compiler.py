@@ -9,7 +9,14 @@ import pytest
 
 from flows.compiler import PROBE_METER_ID, compile_network, compile_switch, infrastructure
 from flows.intent import MULTIPOINT, POINT_TO_MULTIPOINT, POINT_TO_POINT, ServiceIntent
-from flows.pipeline import CLASSIFY, FORWARD, PRIORITY_ACCEPT, PRIORITY_FLOOD, TABLES
+from flows.pipeline import (
+    CLASSIFY,
+    FORWARD,
+    PRIORITY_ACCEPT,
+    PRIORITY_FLOOD,
+    PRIORITY_GUARD,
+    TABLES,
+)
 from flows.rules import (
     COOKIE_INFRA,
     COOKIE_LLDP,
@@ -31,9 +38,11 @@ def expected_counts(topology: Topology, intent: ServiceIntent) -> tuple[int, int
     """(flows, groups, meters) of a service, by the formulas of docs/flows.md."""
     members = intent.members
     m = len(members)
+    # Ingress: untagged and priority-tagged for a port-based member, its VID for a tagged one.
+    ingress = sum(2 if x.ce_vlan is None else 1 for x in members)
     sub = topology.subtree(x.edge_port for x in members)
     n = len(sub.ports)
-    base = m + 2 * (n - 1) + n  # classify members, accept trunks, flood per switch
+    base = ingress + 2 * (n - 1) + n  # classify members, accept trunks, flood per switch
     if intent.type != POINT_TO_MULTIPOINT:
         branches = sum(1 for ports in sub.ports.values() if len(ports) >= 3)
         return base + m * branches, n, m
@@ -73,18 +82,20 @@ def test_rule_count_is_the_documented_minimum(levels: int, kind: str) -> None:
     assert {s for s, _ in flows} == spanned
     for name, t in tables.items():
         infra = {f for f in t.flows if f.cookie == COOKIE_INFRA}
-        assert infra == {table.miss() for table in TABLES}, name
+        guards = {CLASSIFY.flow(PRIORITY_GUARD, COOKIE_INFRA, eth_type=eth_type)
+                  for eth_type in (0x8100, 0x88A8)}
+        assert infra == {table.miss() for table in TABLES} | guards, name
         probes = {f for f in t.flows if f.cookie == COOKIE_LLDP}
         assert len(probes) == len(topology.trunk_ports(name)), name
         assert infra | probes == infrastructure(topology, name).flows, name
 
 
-def test_point_to_point_on_a_path_is_three_flows_per_switch() -> None:
+def test_point_to_point_on_a_path_is_three_flows_per_switch_and_two_priority_tags() -> None:
     topology = build_tree([0, 1, 2])  # a chain of four switches
     a, b = topology.hosts_on("s0")[0], topology.hosts_on("s3")[0]
     tables = compile_network(topology, [service(7, 70, POINT_TO_POINT, [a, b])])
     flows, groups, meters = service_rules(tables, 7)
-    assert len(flows) == 12 and len(groups) == 4 and len(meters) == 2
+    assert len(flows) == 14 and len(groups) == 4 and len(meters) == 2
 
 
 def test_exact_rules_of_a_point_to_point_service() -> None:
@@ -96,6 +107,9 @@ def test_exact_rules_of_a_point_to_point_service() -> None:
     assert s0.flows - infrastructure(topology, "s0").flows == {
         Flow(0, PRIORITY_ACCEPT, match(in_port=2, vlan_vid=0, eth_src=a.mac),
              (("push_vlan",), ("set_vlan_vid", 42)), goto=1, meter=8, cookie=cookie),
+        # A priority-tagged frame (VID 0) counts as untagged: its tag becomes the service's.
+        Flow(0, PRIORITY_ACCEPT, match(in_port=2, vlan_vid=0x1000, eth_src=a.mac),
+             (("set_vlan_vid", 42),), goto=1, meter=8, cookie=cookie),
         Flow(0, PRIORITY_ACCEPT, match(in_port=1, vlan_vid=tag), goto=1, cookie=cookie),
         Flow(1, PRIORITY_FLOOD, match(vlan_vid=tag), (("group", 42),), cookie=cookie),
     }

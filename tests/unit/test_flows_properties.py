@@ -1,9 +1,12 @@
 """Connectivity and isolation, proved by walking frames through compiled tables.
 
 On random trees with random mixes of services, every interface sends to every
-other interface (members or not), to broadcast, multicast and unknown MACs,
-and also sends tagged and spoofed frames; the frames that leave the network
-must be exactly the ones the service semantics of CONTRACT §3 allow.
+other interface (members or not), to broadcast, multicast and unknown MACs —
+untagged, priority-tagged and with each customer VLAN its port holds — and
+also sends foreign-tagged, double-tagged and spoofed frames; the frames that
+leave the network must be exactly the ones the service semantics of CONTRACT
+§3 allow, each with its receiver's own tag. tests/unit/test_flows_evpl.py runs
+the same checks on ports shared by several services.
 """
 
 from __future__ import annotations
@@ -29,23 +32,45 @@ SETTINGS = settings(max_examples=100, deadline=None,
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 MULTICAST = "01:00:5e:00:00:fb"
 UNKNOWN = "02:ff:ff:ff:ff:ff"
+PCP = 5  # the 802.1p bits of every tagged frame the tests send
+Membership = tuple[PortRef, str, int | None]  # edge port, MAC, customer VLAN
 
 
-def live(services: list[ServiceIntent]) -> dict[str, tuple[ServiceIntent, MemberIntent]]:
-    """MAC -> (service, member) for members of services that pass frames."""
-    return {m.mac: (s, m) for s in services if len(s.members) >= 2 for m in s.members}
+def live(services: list[ServiceIntent]) -> dict[Membership, tuple[ServiceIntent, MemberIntent]]:
+    """(port, MAC, customer VLAN) -> (service, member) for services that pass frames."""
+    return {(m.edge_port, m.mac, m.ce_vlan): (s, m)
+            for s in services if len(s.members) >= 2 for m in s.members}
 
 
-def allowed(service: ServiceIntent, sender: MemberIntent, dst: str) -> set[PortRef]:
-    """Where the contract lets a frame from `sender` to `dst` arrive."""
+def allowed(service: ServiceIntent, sender: MemberIntent, dst: str) -> dict[PortRef, int | None]:
+    """Where the contract lets a frame from `sender` to `dst` arrive, with the
+    receiver's customer VLAN there (None: untagged)."""
     others = [m for m in service.members if m is not sender]
     if service.type == POINT_TO_MULTIPOINT:
         if sender.role == "leaf":
             # A leaf's only peer is the root: all its frames go there, none to leaves.
-            return {m.edge_port for m in others if m.role == "root"}
+            return {m.edge_port: m.ce_vlan for m in others if m.role == "root"}
         others = [m for m in others if m.role == "leaf"]
     known = [m for m in others if m.mac == dst]
-    return {m.edge_port for m in (known or others)}
+    return {m.edge_port: m.ce_vlan for m in (known or others)}
+
+
+def sends(members: dict[Membership, object], host: Host) -> list[tuple[Frame, int | None]]:
+    """The tags `host` sends with, to `dst` filled in later: untagged,
+    priority-tagged, and each customer VLAN one of its memberships holds
+    (with the customer VLAN that selects the membership)."""
+    held = sorted(ce for port, mac, ce in members
+                  if (port, mac) == (host.edge_port, host.mac) and ce is not None)
+    return [(Frame(host.mac, ""), None), (Frame(host.mac, "", (0,), pcps=(PCP,)), None)] + [
+        (Frame(host.mac, "", (ce,), pcps=(PCP,)), ce) for ce in held]
+
+
+def received(sent: Frame, ce_vlan: int | None) -> Frame:
+    """`sent` as a receiver with customer VLAN `ce_vlan` must get it: its own tag,
+    the sender's PCP bits (0 for an untagged frame)."""
+    if ce_vlan is None:
+        return replace(sent, vlans=(), pcps=())
+    return replace(sent, vlans=(ce_vlan,), pcps=sent.pcps or (0,))
 
 
 def simulate(
@@ -66,29 +91,59 @@ def fibers_towards(topology: Topology, src: PortRef, receivers: set[PortRef]) ->
 def wrong_deliveries(services: list[ServiceIntent], sim: NetworkSimulator,
                      hosts: list[Host]) -> Iterator[str]:
     """Every frame between interfaces that arrives where the contract says it must not,
-    fails to arrive where it must, arrives twice, tagged, or policed wrongly, or
-    crosses a fiber off the tree paths to its receivers."""
+    fails to arrive where it must, arrives twice, with another tag than the
+    receiver's own or other PCP bits, or policed wrongly, or crosses a fiber
+    off the tree paths to its receivers."""
     members = live(services)
     for host in hosts:
-        for dst in [h.mac for h in hosts if h is not host] + [BROADCAST, MULTICAST, UNKNOWN]:
-            trace = sim.trace(host.edge_port, Frame(host.mac, dst))
-            deliveries = trace.deliveries
-            ports = [d.port for d in deliveries]
-            if host.mac not in members:
-                if deliveries or trace.crossings:
-                    yield f"non-member {host.name} to {dst} reached {ports}"
-                continue
-            service, sender = members[host.mac]
-            receivers = allowed(service, sender, dst)
-            if len(ports) != len(set(ports)) or set(ports) != receivers:
-                yield f"{host.name} to {dst} reached {ports}"
-            crossings = trace.crossings
-            if (len(crossings) != len(set(crossings))
-                    or set(crossings) != fibers_towards(sim.topology, host.edge_port, receivers)):
-                yield f"{host.name} to {dst} crossed {crossings}"
-            for d in deliveries:
-                if d.frame != Frame(host.mac, dst) or d.meters != (sender.member_id,):
-                    yield f"{host.name} to {dst} left as {d}"
+        for template, ce_vlan in sends(members, host):
+            membership = members.get((host.edge_port, host.mac, ce_vlan))
+            for dst in [h.mac for h in hosts if h is not host] + [BROADCAST, MULTICAST, UNKNOWN]:
+                sent = replace(template, eth_dst=dst)
+                trace = sim.trace(host.edge_port, sent)
+                deliveries = trace.deliveries
+                ports = [d.port for d in deliveries]
+                if membership is None:
+                    if deliveries or trace.crossings:
+                        yield f"non-member {host.name} sent {sent}, reached {ports}"
+                    continue
+                service, sender = membership
+                receivers = allowed(service, sender, dst)
+                if len(ports) != len(set(ports)) or set(ports) != set(receivers):
+                    yield f"{host.name} sent {sent}, reached {ports}"
+                crossings = trace.crossings
+                if (len(crossings) != len(set(crossings))
+                        or set(crossings) != fibers_towards(sim.topology, host.edge_port,
+                                                            set(receivers))):
+                    yield f"{host.name} sent {sent}, crossed {crossings}"
+                for d in deliveries:
+                    if (d.frame != received(sent, receivers.get(d.port))
+                            or d.meters != (sender.member_id,)):
+                        yield f"{host.name} sent {sent}, left as {d}"
+
+
+def foreign_frames(services: list[ServiceIntent], host: Host,
+                   hosts: list[Host]) -> Iterator[Frame]:
+    """Frames from `host`'s port that no membership may admit: a VID no membership
+    of that port and MAC holds (VLAN hopping, provider VLANs), two tags (QinQ, also
+    over a priority tag or a held VID; an inner 802.1ad tag shows as payload type
+    0x88a8 under one tag), and another interface's or an unknown source MAC."""
+    held = {m.ce_vlan for s in services for m in s.members
+            if (m.edge_port, m.mac) == (host.edge_port, host.mac)}
+    vids = {0, 1, 4094} | {s.vlan for s in services} | {m.ce_vlan for s in services
+                                                        for m in s.members} - {None}
+    for vid in sorted(vids - held):
+        if vid:
+            yield Frame(host.mac, BROADCAST, (vid,), pcps=(PCP,))
+    for vid in sorted(vids | held - {None}):
+        for inner in (vid, 1):
+            yield Frame(host.mac, BROADCAST, (vid, inner), pcps=(PCP, PCP))
+        yield Frame(host.mac, BROADCAST, (vid,), 0x88A8, (PCP,))
+    for other in hosts:  # another customer's MAC, or a MAC on the wrong port
+        if other is not host:
+            for ce_vlan in held | {None}:
+                yield Frame(other.mac, BROADCAST, () if ce_vlan is None else (ce_vlan,))
+    yield Frame(UNKNOWN, BROADCAST)
 
 
 @SETTINGS
@@ -117,19 +172,14 @@ def test_every_rule_is_needed(network: tuple[Topology, list[ServiceIntent]]) -> 
 
 @SETTINGS
 @given(networks())
-def test_tagged_and_spoofed_frames_from_customer_ports_reach_nobody(
+def test_foreign_tagged_double_tagged_and_spoofed_frames_reach_nobody(
     network: tuple[Topology, list[ServiceIntent]],
 ) -> None:
     services, sim, hosts = simulate(network)
-    vlans = [0, 1] + [s.vlan for s in services]
     for host in hosts:
-        for vid in vlans:  # VLAN hopping, priority tags, QinQ
-            for stack in ((vid,), (vid, vid)):
-                assert sim.send(host.edge_port, Frame(host.mac, BROADCAST, stack)) == []
-        for other in hosts:  # another customer's MAC, or a MAC on the wrong port
-            if other is not host:
-                assert sim.send(host.edge_port, Frame(other.mac, BROADCAST)) == []
-        assert sim.send(host.edge_port, Frame(UNKNOWN, BROADCAST)) == []
+        for frame in foreign_frames(services, host, hosts):
+            trace = sim.trace(host.edge_port, frame)
+            assert (trace.deliveries, trace.crossings) == ([], []), (host.name, frame)
 
 
 @SETTINGS

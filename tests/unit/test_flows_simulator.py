@@ -87,3 +87,27 @@ def test_network_carries_frames_over_fiber_to_edge_ports() -> None:
     assert [d.port for d in trace.deliveries] == [PortRef("s1", 2)]
     assert trace.crossings == [PortRef("s0", 1)]
     assert sim.send(PortRef("s0", 2), Frame(A, B)) == trace.deliveries
+
+
+def test_tags_carry_their_pcp_bits_as_ovs_does() -> None:
+    """set_field vlan_vid keeps the PCP; pop takes the tag's PCP with it; push
+    makes a tag of VID 0 and PCP 0, also over another tag (OVS 3.1, ofproto/trace)."""
+    sim = switch(Flow(0, 10, match(in_port=1), (("set_vlan_vid", 9), ("output", 2),
+                                                 ("pop_vlan",), ("output", 3),
+                                                 ("push_vlan",), ("output", 4))))
+    assert sim.process(1, Frame(A, B, (7, 8), pcps=(5, 3))) == [
+        Output(2, Frame(A, B, (9, 8), pcps=(5, 3))), Output(3, Frame(A, B, (8,), pcps=(3,))),
+        Output(4, Frame(A, B, (0, 8), pcps=(0, 3)))]
+    assert Frame(A, B, (7,)) == Frame(A, B, (7,), pcps=(0,))
+    with pytest.raises(ValueError, match="PCPs"):
+        Frame(A, B, pcps=(1,))
+
+
+def test_eth_type_is_the_type_after_the_outer_tag() -> None:
+    """A second tag shows as eth_type 0x8100 (an inner 802.1ad tag is written as
+    one tag over payload type 0x88a8, as OVS with vlan-limit 1 parses it)."""
+    sim = switch(Flow(0, 10, match(eth_type=0x8100), (("output", 2),)),
+                 Flow(0, 5, (), (("output", 3),)))
+    assert sim.process(1, Frame(A, B, (0, 7)))[0].port == 2
+    assert sim.process(1, Frame(A, B, (0,), 0x8100))[0].port == 2
+    assert sim.process(1, Frame(A, B, (7,)))[0].port == 3

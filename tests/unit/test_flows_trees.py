@@ -83,6 +83,43 @@ def networks(draw: st.DrawFn, max_switches: int = 9) -> tuple[Topology, list[Ser
     return topology, services
 
 
+# Customer VLANs the EVPL strategy draws from: None is the untagged membership;
+# 101..104 are also provider VLANs of the services drawn (no translation for
+# its own service, a would-be VLAN hop for another's).
+CE_VLANS = (None, 10, 20, 101, 102, 103, 104)
+
+
+@st.composite
+def evpl_networks(draw: st.DrawFn, max_switches: int = 7,
+                  max_services: int = 4) -> tuple[Topology, list[ServiceIntent]]:
+    """A random tree and services whose members share interfaces: each
+    (interface, customer VLAN or untagged) is used once, a service uses an
+    interface once, so interfaces mix untagged and tagged memberships and one
+    service's members may use different customer VLANs (translation)."""
+    n = draw(st.integers(1, max_switches))
+    parents = [draw(st.integers(0, i - 1)) for i in range(1, n)]
+    topology = build_tree(parents, hosts_per_switch=draw(st.integers(1, 2)))
+    hosts = sorted(topology.hosts.values(), key=lambda h: h.name)
+    used: set[tuple[PortRef, int | None]] = set()
+    services, member_id = [], 1
+    for service_id in range(1, draw(st.integers(1, max_services)) + 1):
+        kind = draw(st.sampled_from(KINDS))
+        size = 2 if kind == POINT_TO_POINT else 5
+        chosen = draw(st.lists(st.sampled_from(hosts), max_size=size, unique=True))
+        members = []
+        for host in chosen:
+            ce_vlan = draw(st.sampled_from(CE_VLANS))
+            if (host.edge_port, ce_vlan) in used:
+                continue
+            used.add((host.edge_port, ce_vlan))
+            role = ("leaf" if members else "root") if kind == POINT_TO_MULTIPOINT else "peer"
+            members.append(MemberIntent(member_id, f"party{member_id}", host.name,
+                                        host.edge_port, host.mac, role, ce_vlan))
+            member_id += 1
+        services.append(ServiceIntent(service_id, 100 + service_id, kind, 50, tuple(members)))
+    return topology, services
+
+
 def test_build_tree_numbers_fiber_ports_first() -> None:
     topology = build_tree([0, 0, 1])
     assert topology.trunk_ports("s0") == {1: "s1", 2: "s2"}

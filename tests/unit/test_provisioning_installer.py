@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import eventlet
@@ -9,7 +10,7 @@ import pytest
 
 from apps.installer import Installer
 from flows.intent import MULTIPOINT, POINT_TO_POINT, MemberIntent, ServiceIntent
-from flows.rules import service_of_cookie
+from flows.rules import service_cookie, service_of_cookie
 from tests.conftest import METRO_YAML
 from topology import load_topology
 from topology.model import PortRef
@@ -195,3 +196,33 @@ def test_the_audit_takes_the_desired_state_from_the_database(installer) -> None:
     for name in TOPOLOGY.switches:
         assert installer.reconcile(name) is None
     assert {name for name, _ in installer.channel.sent} >= {"acc1", "acc2", "agg1"}
+
+
+def tagged(n: int, ce_vlan: int | None, member_id: int | None = None) -> MemberIntent:
+    """Host `n`'s interface as an EVPL membership selected by `ce_vlan`."""
+    return replace(member(n), member_id=member_id or n, ce_vlan=ce_vlan)
+
+
+def test_services_sharing_an_interface_by_customer_vlan_install_apart(installer) -> None:
+    """EVPL: a second service on h1's interface adds only its own rules, and leaving
+    removes only its own (by cookie); the same interface, MAC and customer VLAN in a
+    third service is a clash that sends nothing."""
+    first = ServiceIntent(1, 101, POINT_TO_POINT, 10, (tagged(1, 10), tagged(3, None)))
+    second = ServiceIntent(2, 102, POINT_TO_POINT, 10, (tagged(1, 20, 11), tagged(3, 30, 13)))
+    assert installer.apply(first).ok
+    installer.channel.sent.clear()
+    assert installer.apply(second).ok
+    ops = [op for _, batch in installer.channel.sent for op in batch]
+    assert {op.kind for op in ops} == {"meter_add", "group_add", "flow_add"}
+    assert {op.value.cookie for op in ops if op.kind == "flow_add"} == {service_cookie(2)}
+    assert {op.value.meter_id for op in ops if op.kind == "meter_add"} == {11, 13}
+    installer.channel.sent.clear()
+    assert installer.apply(ServiceIntent(2, 102, POINT_TO_POINT, 10, ())).ok
+    deletes = [op for _, batch in installer.channel.sent for op in batch
+               if op.kind == "flows_delete_cookie"]
+    assert {op.value for op in deletes} == {service_cookie(2)}
+    assert any(f.cookie == service_cookie(1) for f in installer.state.tables("acc1").flows)
+    installer.channel.sent.clear()
+    clash = ServiceIntent(3, 103, POINT_TO_POINT, 10, (tagged(1, 10, 21), tagged(5, None)))
+    result = installer.apply(clash)
+    assert not result.ok and "clashes" in result.error and installer.channel.sent == []
