@@ -18,6 +18,7 @@ import http.client
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from northbound.envelope import raw_body
 
 LOG = logging.getLogger("metroshare.api-worker")
 PARENT = os.getppid()  # the controller that started this worker
+DEATH_GRACE_S = 0.5
 # Hop-by-hop headers (RFC 9110 §7.6.1) stay with their own connection.
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer",
                          "transfer-encoding", "upgrade", "host", "content-length"})
@@ -100,7 +102,7 @@ class WorkerApp:
         try:
             response = self.forward(req)
         except OSError as exc:
-            if os.getppid() != PARENT:
+            if _controller_died():
                 # The controller died with the request: its outcome is unknown here, so
                 # no answer at all (the connection drops) rather than an error that
                 # would claim nothing was done. The kernel is killing us anyway.
@@ -110,6 +112,17 @@ class WorkerApp:
                                        "the controller process does not answer; retry",
                                        render.negotiate(req.accept))
         return response(environ, start_response)
+
+
+def _controller_died() -> bool:
+    """Whether the controller that started us is gone. Its sockets close before the
+    kernel reparents us (and sends PR_SET_PDEATHSIG), so give that a moment."""
+    deadline = time.monotonic() + DEATH_GRACE_S
+    while os.getppid() == PARENT:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def main(argv: list[str] | None = None) -> None:
