@@ -42,16 +42,20 @@ class MetroshareContext:
         clustered = store.engine.dialect.name == "postgresql"
         self.instance = _settings.instance or f"controller:{_settings.api_port}"
         self.cluster = Cluster(store, self.instance, spawn=hub.spawn) if clustered else None
-        self.core = ServiceCore(self.topology, store,
-                                admin_token=resolve_admin_token(_settings.db),
+        self.admin_token = resolve_admin_token(_settings.db)  # the API workers get it too
+        self.core = ServiceCore(self.topology, store, admin_token=self.admin_token,
                                 clustered=clustered)
         # switch name -> ryu Datapath, for every switch of the topology that is connected
         self.connected: dict[str, Any] = {}
 
     @property
+    def leads(self) -> bool:
+        """Only the leader writes to switches; a lone controller (SQLite) always leads."""
+        return self.cluster is None or self.cluster.leader
+
+    @property
     def role(self) -> str:
-        """"leader" or "standby"; a lone controller (SQLite) always leads."""
-        return "leader" if self.cluster is None else self.cluster.role
+        return "leader" if self.leads else "standby"
 
     def switch_of(self, datapath: Any) -> Any:
         """The topology switch a connection speaks for, or None: a stranger, a second

@@ -21,7 +21,7 @@ class OfferExpiry(app_manager.RyuApp):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.core = kwargs["metroshare"].core
-        self.cluster = kwargs["metroshare"].cluster  # several controllers: the leader sweeps
+        self.metroshare = kwargs["metroshare"]  # several controllers: the leader sweeps
         self.stopping = hub.Event()
         self.threads.append(hub.spawn(self._sweep_loop))
 
@@ -31,7 +31,7 @@ class OfferExpiry(app_manager.RyuApp):
 
     def _sweep_loop(self) -> None:
         while not self.stopping.wait(SWEEP_INTERVAL_S):
-            if self.cluster is not None and not self.cluster.leader:
+            if not self.metroshare.leads:
                 continue
             try:
                 expired = self.core.expire_offers()

@@ -43,7 +43,7 @@ class OperationalState(app_manager.RyuApp):
         self.core = context.core
         self.switch_of = context.switch_of  # None for a connection that is not the switch's
         self.topology = context.topology
-        self.cluster = context.cluster  # several controllers: only the leader probes
+        self.metroshare = context  # several controllers: only the leader probes
         self.datapaths: dict[str, object] = {}
         self.last_probe: dict[PortRef, float] = {}  # fiber port -> when a correct probe arrived
         self.problems: dict[PortRef, str] = {}      # mismatches logged and not yet cleared
@@ -79,7 +79,7 @@ class OperationalState(app_manager.RyuApp):
 
     @property
     def leads(self) -> bool:
-        return self.cluster is None or self.cluster.leader
+        return self.metroshare.leads
 
     @set_ev_cls(EventSwitchDown)
     def switch_down_handler(self, ev: EventSwitchDown) -> None:

@@ -47,6 +47,7 @@ class Provisioning(ChannelReplies, app_manager.RyuApp):
         # The database is read now, before the API serves anything (read at the first
         # change, it would take that change as already installed); compiled meanwhile.
         self.installer.start_seeding()
+        self.metroshare = context
         self.cluster = context.cluster
         if self.cluster is None:
             context.core.set_provisioner("ethernet", self.installer)
@@ -75,7 +76,7 @@ class Provisioning(ChannelReplies, app_manager.RyuApp):
 
     @property
     def leads(self) -> bool:
-        return self.cluster is None or self.cluster.leader
+        return self.metroshare.leads
 
     @set_ev_cls(EventSwitchUp)
     def switch_up_handler(self, ev: EventSwitchUp) -> None:

@@ -27,7 +27,7 @@ from ryu.base import app_manager
 from ryu.lib import hub
 
 from apps.context import MetroshareContext
-from metroshare.settings import ADMIN_TOKEN_ENV, is_loopback, resolve_admin_token
+from metroshare.settings import ADMIN_TOKEN_ENV, is_loopback
 from northbound import http_server
 from northbound.app import NorthboundApp
 from northbound.ratelimit import RateLimited, RateLimiter
@@ -74,7 +74,7 @@ class RestApi(app_manager.RyuApp):
         if settings.api_workers:
             # The workers accept on the public socket; this process answers what
             # they forward, on a private one.
-            self.workers = ApiWorkers(settings, public, self.logger)
+            self.workers = ApiWorkers(settings, public, self.logger, self.metroshare.admin_token)
             sock = eventlet.listen(self.workers.controller_socket, family=socket.AF_UNIX)
             self.workers.start()
         elif settings.api_rate:  # else the workers, which accept, enforce it
@@ -97,8 +97,10 @@ class ApiWorkers:
     socket at a lower priority, restarted if one dies, stopped with the
     controller — and killed by the kernel if the controller dies first."""
 
-    def __init__(self, settings, public: socket.socket, logger: logging.Logger) -> None:
+    def __init__(self, settings, public: socket.socket, logger: logging.Logger,
+                 admin_token: str) -> None:
         self.settings, self.public, self.logger = settings, public, logger
+        self.admin_token = admin_token
         self.private_dir = tempfile.mkdtemp(prefix="metroshare-api-")  # mode 0700
         self.controller_socket = os.path.join(self.private_dir, "controller.sock")
         self.procs: list[subprocess.Popen] = []
@@ -122,7 +124,7 @@ class ApiWorkers:
         if s.api_rate:  # each worker enforces its share: the kernel spreads the connections
             cmd += ["--api-rate", str(s.api_rate / s.api_workers),
                     "--api-burst", str(max(1.0, s.api_burst / s.api_workers))]
-        env = {**os.environ, ADMIN_TOKEN_ENV: resolve_admin_token(s.db)}
+        env = {**os.environ, ADMIN_TOKEN_ENV: self.admin_token}
         return subprocess.Popen(cmd, pass_fds=(self.public.fileno(),), env=env,
                                 preexec_fn=_as_worker)
 

@@ -31,7 +31,7 @@ from sqlalchemy import select as sql_select
 from controller import metrics
 from controller.provisioning import Pending, ProvisionResult
 from controller.schema import leadership, services
-from controller.store import Store
+from controller.store import Store, dedicated_connection
 from flows.intent import ServiceIntent
 
 LOG = logging.getLogger("metroshare.cluster")
@@ -117,18 +117,10 @@ class Cluster:
 
     # -- leadership -------------------------------------------------------------
 
-    def _connect(self) -> Any:
-        """A DBAPI connection of its own (not from the pool), in autocommit."""
-        dialect = self.store.engine.dialect
-        args, kwargs = dialect.create_connect_args(self.store.engine.url)
-        conn = dialect.connect(*args, **kwargs)
-        conn.autocommit = True
-        return conn
-
     def _elect(self) -> None:
         while not self._stopping.is_set():
             try:
-                self._lock_conn = self._connect()
+                self._lock_conn = dedicated_connection(self.store.engine.url)
                 cur = self._lock_conn.cursor()
                 cur.execute("SET idle_session_timeout = %s", (f"{int(LEASE_S * 1000)}ms",))
                 while not self._stopping.is_set():
@@ -184,7 +176,7 @@ class Cluster:
         while not self._stopping.is_set():
             conn = None
             try:
-                conn = self._connect()
+                conn = dedicated_connection(self.store.engine.url)
                 conn.cursor().execute(f"LISTEN {CHANNEL}")
                 self._wake_all()  # notices may have been missed while disconnected
                 while not self._stopping.is_set():

@@ -8,7 +8,7 @@ green under eventlet) for several, where the `write_gate` row lock
 serialises the steps instead. Each workflow step is one `transaction()`.
 
 A dedicated PostgreSQL connection (LISTEN/NOTIFY, a session advisory lock)
-is opened from `Store.engine.url`: `psycopg2.connect(**pg_connect_params(url))`.
+is `dedicated_connection(store.engine.url)`.
 """
 
 from __future__ import annotations
@@ -63,13 +63,17 @@ def _psycopg2_url(url: str) -> str:
     return url if "+" in scheme else f"postgresql+psycopg2://{rest}"
 
 
-def pg_connect_params(url: str | URL) -> dict[str, Any]:
-    """Keyword arguments for `psycopg2.connect` to the store's database (a URL
-    string or `Store.engine.url`): for a connection outside the pool."""
-    url = make_url(url)
-    params: dict[str, Any] = url.translate_connect_args(username="user", database="dbname")
-    params.update(url.query)
-    return params
+def dedicated_connection(url: str | URL) -> Any:
+    """A DBAPI connection of its own (not from a pool), in autocommit: for a
+    PostgreSQL session that must outlive transactions (LISTEN, a session
+    advisory lock) or must not run migrations (creating databases)."""
+    url = make_url(_psycopg2_url(str(url)) if is_postgresql(str(url)) else url)
+    dialect_class = url.get_dialect()
+    dialect = dialect_class(dbapi=dialect_class.import_dbapi())
+    args, kwargs = dialect.create_connect_args(url)
+    conn = dialect.connect(*args, **kwargs)
+    conn.autocommit = True
+    return conn
 
 
 _green_psycopg2 = False

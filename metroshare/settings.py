@@ -113,13 +113,12 @@ def _database_admin_token(db: str) -> str:
 
     store = open_store(db)
     try:
-        with store.transaction() as conn:
-            if conn.execute(select(admin_token.c.token).where(admin_token.c.id == 1)
-                            ).scalar() is None:
-                conn.execute(insert(admin_token).values(id=1, token=secrets.token_urlsafe(32)))
-        with store.read() as conn:
+        with store.transaction() as conn:  # behind the write gate: one inserts, the rest read
             token = conn.execute(select(admin_token.c.token)
-                                 .where(admin_token.c.id == 1)).scalar_one()
+                                 .where(admin_token.c.id == 1)).scalar()
+            if token is None:
+                token = secrets.token_urlsafe(32)
+                conn.execute(insert(admin_token).values(id=1, token=token))
     finally:
         store.close()
     LOG.warning("admin token kept in the database's admin_token table")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from controller.schema import metadata
-from controller.store import open_store, pg_connect_params
+from controller.store import dedicated_connection, open_store
 from tests.harness import METRO_YAML, Controller, running_controller
 from tests.unit import test_core_fixtures
 
@@ -67,11 +67,8 @@ class PgDatabases:
         self._made: list[str] = []
 
     def sql(self, statement: str, database: str = "postgres") -> None:
-        import psycopg2
-
-        conn = psycopg2.connect(**pg_connect_params(pg_url_of(database)))
+        conn = dedicated_connection(pg_url_of(database))
         try:
-            conn.autocommit = True
             conn.cursor().execute(statement)
         finally:
             conn.close()

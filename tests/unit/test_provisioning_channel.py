@@ -61,7 +61,8 @@ def test_a_failed_reconciliation_is_retried_with_backoff(monkeypatch) -> None:
     app.installer = SimpleNamespace(reconcile=lambda name: outcomes.pop(0),
                                     datapaths={"acc1": object()})
     app.core = SimpleNamespace(confirm_removals=confirmed.append)
-    app.stopping, app.reconcile_due, app.cluster = hub.Event(), set(), None
+    app.stopping, app.reconcile_due = hub.Event(), set()
+    app.metroshare = SimpleNamespace(leads=True)  # a lone controller
     app.logger = SimpleNamespace(error=lambda *a: None, info=lambda *a: None)
     app._reconcile("acc1", audit=False)
     assert outcomes == [] and confirmed == ["acc1"]
