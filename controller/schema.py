@@ -2,8 +2,8 @@
 
 Uniqueness that matters under concurrency is declared here, so the database
 refuses a double allocation even if two controllers share it: one live
-service per VLAN, one live membership per interface and per party in a
-service, one interface per edge port.
+service per VLAN, one live membership per (interface, customer VLAN) and per
+party in a service, one interface per edge port.
 """
 
 from __future__ import annotations
@@ -84,12 +84,16 @@ members = Table(
     Column("state", String(16), nullable=False),
     Column("error", String(500)),
     Column("created_at", Float, nullable=False),
+    # The customer VLAN that selects this service on a shared interface; 0 is
+    # untagged (not NULL, so that the unique index below counts it once).
+    Column("ce_vlan", Integer, nullable=False, server_default="0"),
 )
 
 _LIVE_MEMBER = text("state IN ('accepted', 'provisioned')")
 # An interface is held by a live member, or by one whose removal a switch has yet to confirm.
 _HOLDING_MEMBER = text("state IN ('accepted', 'provisioned', 'leaving', 'suspended')")
-INTERFACE_HOLDER = Index("uq_live_member_interface", members.c.interface_id, unique=True,
+INTERFACE_HOLDER = Index("uq_live_member_interface", members.c.interface_id, members.c.ce_vlan,
+                         unique=True,
                          sqlite_where=_HOLDING_MEMBER, postgresql_where=_HOLDING_MEMBER)
 Index("uq_live_member_party", members.c.service_id, members.c.party_id, unique=True,
       sqlite_where=_LIVE_MEMBER, postgresql_where=_LIVE_MEMBER)

@@ -125,7 +125,9 @@ def interfaces(body: Any, topology: Topology) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for i, entry in enumerate(body):
         where = f"interfaces[{i}]"
-        entry = fields(entry, where, ("name", "switch", "port", "mac"), ("location",))
+        # What a party view adds (`service`, `services`) is ignored: a view can be sent back.
+        entry = fields(entry, where, ("name", "switch", "port", "mac"),
+                       ("location", "service", "services"))
         iface = {
             "name": name(entry["name"], f"{where}.name"),
             "switch": text(entry["switch"], f"{where}.switch", 64),
@@ -193,13 +195,28 @@ def attributes(kind: str, body: Any) -> dict[str, Any]:
             "location": text(body["location"], "attributes.location")}
 
 
+def customer_vlan(body: dict[str, Any]) -> int:
+    """The optional `ce_vlan` of a body: 1..4094, or 0 when absent or null (untagged)."""
+    value = body.get("ce_vlan")
+    return 0 if value is None else integer(value, "ce_vlan", 1, 4094)
+
+
+def check_ce_vlan(kind: str, ce_vlan: int) -> None:
+    """A customer VLAN selects an ethernet service on a shared port; other kinds have none."""
+    if ce_vlan and kind not in ETHERNET_KINDS:
+        raise invalid("ce_vlan", f"only ethernet services ({', '.join(ETHERNET_KINDS)}) take a "
+                                 f"customer VLAN; this one is {kind}")
+
+
 def new_service(body: Any) -> dict[str, Any]:
-    body = fields(body, "", ("name", "kind", "attributes", "interface"))
+    body = fields(body, "", ("name", "kind", "attributes", "interface"), ("ce_vlan",))
     if body["kind"] not in KINDS:
         raise invalid("kind", f"must be one of {', '.join(KINDS)}, got {body['kind']!r}")
+    ce_vlan = customer_vlan(body)
+    check_ce_vlan(body["kind"], ce_vlan)
     return {"name": service_name(body["name"], "name"), "kind": body["kind"],
             "attributes": attributes(body["kind"], body["attributes"]),
-            "interface": name(body["interface"], "interface")}
+            "interface": name(body["interface"], "interface"), "ce_vlan": ce_vlan}
 
 
 def new_offer(body: Any) -> dict[str, Any]:
@@ -209,14 +226,16 @@ def new_offer(body: Any) -> dict[str, Any]:
                                     "expires_in_s", 1, MAX_OFFER_TTL_S)}
 
 
-def acceptance(body: Any) -> str:
-    body = fields(body, "", ("interface",))
-    return name(body["interface"], "interface")
+def acceptance(body: Any) -> tuple[str, int]:
+    """The interface and customer VLAN (0: untagged) an acceptance joins on."""
+    body = fields(body, "", ("interface",), ("ce_vlan",))
+    return name(body["interface"], "interface"), customer_vlan(body)
 
 
-def invitation(body: Any) -> tuple[str, str]:
-    body = fields(body, "", ("code", "interface"))
-    return text(body["code"], "code", 200), name(body["interface"], "interface")
+def invitation(body: Any) -> tuple[str, str, int]:
+    body = fields(body, "", ("code", "interface"), ("ce_vlan",))
+    return (text(body["code"], "code", 200), name(body["interface"], "interface"),
+            customer_vlan(body))
 
 
 def order_update(body: Any) -> str:

@@ -216,13 +216,13 @@ def withdraw_offer(ctx: Context, actor: Actor, offer_id: int) -> dict[str, Any]:
 
 def accept_offer(ctx: Context, actor: Actor, offer_id: int, body: Any) -> dict[str, Any]:
     require_active(ctx, actor)
-    interface = validation.acceptance(body)
+    interface, ce_vlan = validation.acceptance(body)
     require_party(actor)
     with ctx.lock:
         with ctx.store.transaction() as conn:
             offer, service = _visible_offer(conn, actor, offer_id)
             _check_addressee(actor, offer)
-            member_id = _join(conn, ctx, actor, offer, service, interface)
+            member_id = _join(conn, ctx, actor, offer, service, interface, ce_vlan)
             read = state_of(conn, service["id"])
         rollout = start(ctx, service["id"], read=read)
     return _provision(ctx, actor, offer_id, rollout, service["id"], member_id)
@@ -230,7 +230,7 @@ def accept_offer(ctx: Context, actor: Actor, offer_id: int, body: Any) -> dict[s
 
 def accept_invitation(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
     require_active(ctx, actor)
-    code, interface = validation.invitation(body)
+    code, interface, ce_vlan = validation.invitation(body)
     require_party(actor)
     with ctx.lock:
         with ctx.store.transaction() as conn:
@@ -239,21 +239,22 @@ def accept_invitation(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
             if offer is None:
                 raise not_found("invitation", "with that code")
             service = conn.execute(SERVICE, {"id": offer["service_id"]}).mappings().one()
-            member_id = _join(conn, ctx, actor, offer, service, interface)
+            member_id = _join(conn, ctx, actor, offer, service, interface, ce_vlan)
             read = state_of(conn, service["id"])
         rollout = start(ctx, service["id"], read=read)
     return _provision(ctx, actor, offer["id"], rollout, service["id"], member_id)
 
 
 def _join(conn: Connection, ctx: Context, actor: Actor, offer: Row, service: Row,
-          interface_name: str) -> int:
+          interface_name: str, ce_vlan: int) -> int:
     """Every check of an acceptance, then its writes; returns the new member's id."""
     _check_pending(ctx, offer)
     check_live(service)
+    validation.check_ce_vlan(service["kind"], ce_vlan)
     joiner = party_row(conn, actor.party_id)
     interface = own_interface(conn, joiner["id"], interface_name)
     _check_not_member(conn, service, joiner)
-    check_interface_free(conn, interface)
+    check_interface_free(conn, interface, ce_vlan)
     check_room(conn, service)
     accounts.verify(conn, party_row(conn, service["owner_id"]), service["kind"],
                     service["attributes"], joining=False)
@@ -275,7 +276,7 @@ def _join(conn: Connection, ctx: Context, actor: Actor, offer: Row, service: Row
     member_id = conn.execute(insert(members).values(
         service_id=service["id"], party_id=joiner["id"], interface_id=interface["id"],
         role=role_for(service["attributes"].get("type"), is_owner=False), state=ACCEPTED,
-        created_at=now)).inserted_primary_key[0]
+        ce_vlan=ce_vlan, created_at=now)).inserted_primary_key[0]
     if service["kind"] == SECURE_BANDWIDTH:
         capacity.reserve(conn, service["id"], wanted)
     if vlan != service["vlan"]:
@@ -283,7 +284,7 @@ def _join(conn: Connection, ctx: Context, actor: Actor, offer: Row, service: Row
     conn.execute(update(offers).where(offers.c.id == offer["id"]).values(
         state=OFFER_ACCEPTED, party_id=joiner["id"], decided_at=now))
     record(conn, ctx, actor, "offer_accepted", service["id"], joiner["name"], offer=offer["id"],
-           interface=interface["name"], vlan=vlan)
+           interface=interface["name"], vlan=vlan, ce_vlan=ce_vlan or None)
     if service["kind"] not in ETHERNET_KINDS:
         _issue_orders(conn, service["id"], now)
     return member_id

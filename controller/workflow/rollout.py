@@ -64,7 +64,8 @@ def intent(service: Row, vlan: int, rows: list[Row]) -> ServiceIntent:
         bandwidth_mbps=attributes["bandwidth_mbps"],
         members=tuple(MemberIntent(member_id=m["id"], party=m["party"], interface=m["interface"],
                                    edge_port=PortRef(m["switch"], m["port"]), mac=m["mac"],
-                                   role=m["role"]) for m in rows))
+                                   role=m["role"], ce_vlan=m["ce_vlan"] or None)
+                       for m in rows))
 
 
 def refresh(conn: Connection, ctx: Context, service_id: int) -> None:

@@ -42,18 +42,20 @@ from controller.workflow.rollout import finish_withdrawal, refresh, start
 from controller.workflow.views import service_view, service_views
 
 
-def check_interface_free(conn: Connection, interface: Row) -> None:
+def check_interface_free(conn: Connection, interface: Row, ce_vlan: int) -> None:
+    """Each (interface, customer VLAN) holds one service; 0 is the untagged one."""
     holder = conn.execute(select(members.c.service_id, members.c.state).where(
-        members.c.interface_id == interface["id"],
+        members.c.interface_id == interface["id"], members.c.ce_vlan == ce_vlan,
         members.c.state.in_(HOLDING_MEMBER_STATES))).first()
     if holder is None:
         return
+    what = f"interface '{interface['name']}'" + (
+        f" with customer VLAN {ce_vlan}" if ce_vlan else " untagged")
     if holder.state == LEAVING:
-        raise conflict("interface_busy", f"interface '{interface['name']}' is still held by "
-                                         f"service {holder.service_id}: a switch has yet to "
+        raise conflict("interface_busy", f"{what} is still held by service "
+                                         f"{holder.service_id}: a switch has yet to "
                                          f"confirm that its rules are gone")
-    raise conflict("interface_busy", f"interface '{interface['name']}' is already used by "
-                                     f"service {holder.service_id}")
+    raise conflict("interface_busy", f"{what} is already used by service {holder.service_id}")
 
 
 def live_member_count(conn: Connection, service_id: int) -> int:
@@ -84,7 +86,7 @@ def create_service(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
         owner = party_row(conn, party_id)
         interface = own_interface(conn, party_id, wanted["interface"])
         accounts.verify(conn, owner, wanted["kind"], wanted["attributes"], joining=True)
-        check_interface_free(conn, interface)
+        check_interface_free(conn, interface, wanted["ce_vlan"])
         if conn.execute(select(services.c.id).where(
                 services.c.owner_id == party_id, services.c.name == wanted["name"],
                 services.c.state != DELETED)).first():
@@ -98,9 +100,10 @@ def create_service(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
         conn.execute(insert(members).values(
             service_id=service_id, party_id=party_id, interface_id=interface["id"],
             role=role_for(wanted["attributes"].get("type"), is_owner=True), state=ACCEPTED,
-            created_at=now))
+            ce_vlan=wanted["ce_vlan"], created_at=now))
         record(conn, ctx, actor, "service_created", service_id, actor.name,
-               kind=wanted["kind"], attributes=wanted["attributes"], interface=interface["name"])
+               kind=wanted["kind"], attributes=wanted["attributes"], interface=interface["name"],
+               ce_vlan=wanted["ce_vlan"] or None)
         return service_view(conn, ctx, _service(conn, service_id))
 
 

@@ -33,16 +33,25 @@ def party_views(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     """Views of `rows`: one query for all their interfaces and the services using them."""
     if not rows:
         return []
-    query = (select(interfaces, members.c.service_id)
+    query = (select(interfaces, members.c.service_id, members.c.ce_vlan)
              .outerjoin(members, and_(members.c.interface_id == interfaces.c.id,
                                       members.c.state.in_(HOLDING_MEMBER_STATES)))
              .where(interfaces.c.party_id.in_([p["id"] for p in rows]))
-             .order_by(interfaces.c.id))
+             .order_by(interfaces.c.id, members.c.ce_vlan))
     owned: dict[int, list[dict[str, Any]]] = {p["id"]: [] for p in rows}
+    seen: dict[int, dict[str, Any]] = {}
     for i in conn.execute(query).mappings():
-        owned[i["party_id"]].append({"name": i["name"], "switch": i["switch"], "port": i["port"],
-                                     "mac": i["mac"], "location": i["location"],
-                                     "service": i["service_id"]})
+        # One row per service holding the interface (untagged first), or one without.
+        view = seen.get(i["id"])
+        if view is None:
+            view = seen[i["id"]] = {"name": i["name"], "switch": i["switch"], "port": i["port"],
+                                    "mac": i["mac"], "location": i["location"],
+                                    "service": None, "services": []}
+            owned[i["party_id"]].append(view)
+        if i["service_id"] is not None:
+            view["services"].append({"id": i["service_id"], "ce_vlan": i["ce_vlan"] or None})
+            if not i["ce_vlan"]:
+                view["service"] = i["service_id"]
     return [{
         "id": party["id"],
         "name": party["name"],
@@ -136,7 +145,8 @@ def service_views(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[
         "owner": owners[service["owner_id"]],
         "state": shown_state(ctx, service, found[service["id"]]),
         "vlan": service["vlan"],
-        "members": [{"party": m["party"], "interface": m["interface"], "role": m["role"],
+        "members": [{"party": m["party"], "interface": m["interface"],
+                     "ce_vlan": m["ce_vlan"] or None, "role": m["role"],
                      "state": m["state"], "error": m["error"]} for m in found[service["id"]]],
         "provisioning": dict(service["provisioning"]),
         "created_at": iso(service["created_at"]),

@@ -11,6 +11,7 @@ const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem("metroshare-token");
 let me = null;          // own party view, null for the admin
 let timer = null;
+let serviceNames = {};  // service id -> name, to say which service holds an interface
 const shown = new Map(); // panel id -> JSON last drawn, so polling keeps selections
 
 async function request(method, url, body) {
@@ -92,9 +93,58 @@ function panel(id, data, draw) {
   if (nodes !== undefined) $(id).replaceChildren(...[nodes].flat());
 }
 
+// "untagged" or "VLAN 100": the customer VLAN of a member or of a service on an interface.
+function ceVlanText(ceVlan) { return ceVlan === null || ceVlan === undefined ? "untagged" : `VLAN ${ceVlan}`; }
+
+// Every service holding an interface, [{id, ce_vlan}], untagged first (`service` alone from an older API).
+function holdings(i) {
+  if (i.services) return i.services;
+  return i.service === null || i.service === undefined ? [] : [{ id: i.service, ce_vlan: null }];
+}
+
+// What an interface holds, e.g. "untagged: #3 web; VLAN 100: #5 backup", or "free".
+function holdingText(i, names) {
+  const held = holdings(i);
+  if (!held.length) return "free";
+  return held.map((h) => `${ceVlanText(h.ce_vlan)}: #${h.id}${names[h.id] ? ` ${names[h.id]}` : ""}`).join("; ");
+}
+
+// Every interface may be chosen: one untagged service and any number of tagged ones share it.
+function interfaceOptions(names) {
+  return me.interfaces.map((i) => el("option", { value: i.name }, `${i.name} (${i.switch}:${i.port}) — ${holdingText(i, names)}`));
+}
+
 function interfaceSelect() {
-  const free = me.interfaces.filter((i) => i.service === null || i.service === undefined);
-  return el("select", { class: "iface" }, ...free.map((i) => el("option", { value: i.name }, `${i.name} (${i.switch}:${i.port})`)));
+  return el("select", { class: "iface iface-choice", "aria-label": "interface" }, ...interfaceOptions(serviceNames));
+}
+
+// "untagged / customer VLAN" and the VLAN ID, as in the forms of index.html.
+function vlanChoice() {
+  return el("fieldset", { class: "vlan-choice" },
+    el("label", {}, "Customer VLAN ", el("select", { name: "vlan_mode" },
+      el("option", { value: "untagged" }, "untagged"), el("option", { value: "tagged" }, "customer VLAN"))),
+    el("label", {}, "VLAN ID ", el("input", { name: "ce_vlan", type: "number", min: "1", max: "4094", step: "1", disabled: "" })));
+}
+
+// The VLAN ID is typed only when a customer VLAN is chosen.
+function syncVlanChoice(box) {
+  const input = box.querySelector("input[name=ce_vlan]");
+  input.disabled = box.querySelector("select[name=vlan_mode]").value !== "tagged";
+  input.required = !input.disabled;
+}
+
+// The `ce_vlan` part of a request body: nothing when untagged.
+function vlanBody(box) {
+  if (box.hidden || box.querySelector("select[name=vlan_mode]").value !== "tagged") return {};
+  const ceVlan = Number(box.querySelector("input[name=ce_vlan]").value);
+  if (!Number.isInteger(ceVlan) || ceVlan < 1 || ceVlan > 4094) throw new Error("a customer VLAN is a number from 1 to 4094");
+  return { ce_vlan: ceVlan };
+}
+
+// A member's interface and, under it, its customer VLAN ("untagged" or "VLAN 100").
+function memberInterface(m) {
+  return el("span", {}, m.interface, el("br"),
+            el("span", { class: "ce-vlan", title: "customer VLAN" }, ceVlanText(m.ce_vlan)));
 }
 
 function serviceCard(s) {
@@ -103,7 +153,7 @@ function serviceCard(s) {
     el("h3", {}, `${s.name} `, badge(s.state)),
     el("p", {}, `#${s.id} ${s.kind}, ${s.attributes.type || ""} ${s.attributes.bandwidth_mbps ?? ""} Mb/s, vlan ${s.vlan ?? "-"}, owner ${s.owner}`),
     table(["party", "interface", "role", "state", ""],
-          s.members.map((m) => [m.party, m.interface || "-", m.role,
+          s.members.map((m) => [m.party, m.interface ? memberInterface(m) : "-", m.role,
                                 m.error ? el("span", { title: m.error }, badge(m.state), ` ${m.error}`) : badge(m.state),
                                 owner && m.party !== me.name && s.state !== "deleted"
                                   ? button("Remove", () => act("Remove", () => api("DELETE",
@@ -140,9 +190,10 @@ function offerRow(o) {
   if (o.state !== "pending") return row;
   if (incoming) {
     const select = interfaceSelect();
-    row.append(el("div", { class: "actions" }, select,
+    const vlan = vlanChoice();
+    row.append(el("div", { class: "actions" }, select, vlan,
       button("Accept", () => act("Accept", async () => {
-        const accepted = await api("POST", `/offers/${o.id}/accept`, { interface: select.value });
+        const accepted = await api("POST", `/offers/${o.id}/accept`, { interface: select.value, ...vlanBody(vlan) });
         return `Accepted: ${accepted.service.name} is ${accepted.service.state}`;
       })),
       button("Decline", () => act("Decline", () => api("POST", `/offers/${o.id}/decline`)))));
@@ -153,12 +204,11 @@ function offerRow(o) {
   return row;
 }
 
-function fillFreeInterfaces() {
-  const free = me.interfaces.filter((i) => i.service === null || i.service === undefined);
-  for (const select of document.querySelectorAll(".free-interfaces")) {
+function fillInterfaces({ names }) {
+  for (const select of document.querySelectorAll(".iface-choice")) {
     const keep = select.value;
-    select.replaceChildren(...free.map((i) => el("option", { value: i.name }, `${i.name} (${i.switch}:${i.port})`)));
-    if (free.some((i) => i.name === keep)) select.value = keep;
+    select.replaceChildren(...interfaceOptions(names));
+    if (me.interfaces.some((i) => i.name === keep)) select.value = keep;
   }
 }
 
@@ -177,16 +227,19 @@ function showKindFields() {
   const ethernet = ETHERNET_KINDS.includes(document.querySelector("#create-form select[name=kind]").value);
   $("ethernet-fields").hidden = !ethernet;
   $("utility-fields").hidden = ethernet;
+  $("create-vlan").hidden = !ethernet; // only ethernet services take a customer VLAN
 }
 
 async function refreshParty() {
   const [party, services, offers, topology] = await Promise.all([
     api("GET", "/me"), apiList("/services"), apiList("/offers"), api("GET", "/topology")]);
   me = party;
+  serviceNames = Object.fromEntries(services.map((s) => [s.id, s.name]));
   $("who").textContent = `${me.name} (account ${me.account.status})`;
-  panel("interfaces", me.interfaces, (list) => table(["name", "port", "mac", "service"],
-    list.map((i) => [i.name, `${i.switch}:${i.port}`, i.mac, i.service === null ? "free" : `#${i.service}`])));
-  panel("free", me.interfaces, fillFreeInterfaces);
+  const held = { interfaces: me.interfaces, names: serviceNames };
+  panel("interfaces", held, ({ interfaces, names }) => table(["name", "port", "mac", "services"],
+    interfaces.map((i) => [i.name, `${i.switch}:${i.port}`, i.mac, holdingText(i, names)])));
+  panel("choices", held, fillInterfaces);
   panel("kinds", me.account.service_kinds, fillKinds);
   panel("services", services, (list) => list.length ? list.map(serviceCard) : el("p", {}, "No services yet."));
   panel("offers", offers, (list) => list.length ? list.map(offerRow) : el("p", {}, "No offers."));
@@ -202,12 +255,12 @@ async function refreshAdmin() {
   panel("parties", parties, (list) => table(["name", "account", "kinds", "Mb/s", "channels", "interfaces"],
     list.map((p) => [p.name, badge(p.account.status), p.account.service_kinds.join(", "),
       String(p.account.max_bandwidth_mbps), String(p.account.max_channels),
-      p.interfaces.map((i) => `${i.name}@${i.switch}:${i.port}`).join(", ")])));
+      p.interfaces.map((i) => `${i.name}@${i.switch}:${i.port}${holdings(i).length ? ` (${holdingText(i, {})})` : ""}`).join(", ")])));
   panel("switches", topology.switches, (list) => table(["name", "role", "dpid", "state"],
     list.map((s) => [s.name, s.role, String(s.dpid), badge(s.connected ? "connected" : "disconnected")])));
   panel("admin-services", services, (list) => table(["id", "name", "owner", "kind", "vlan", "state", "members"],
     list.map((s) => [String(s.id), s.name, s.owner, s.kind, String(s.vlan ?? "-"), badge(s.state),
-      s.members.map((m) => `${m.party}/${m.interface} ${m.state}`).join(", ")])));
+      s.members.map((m) => `${m.party}/${m.interface}${m.ce_vlan ? ` VLAN ${m.ce_vlan}` : ""} ${m.state}`).join(", ")])));
   panel("orders", orders, (list) => list.length ? table(["id", "service", "party", "kind", "attributes", "state", ""],
     list.map((o) => [String(o.id), String(o.service_id), o.party, o.kind, JSON.stringify(o.attributes), badge(o.state),
       o.state === "open" ? button("Fulfil", () => act("Fulfil", () => api("PATCH", `/orders/${o.id}`, { state: "fulfilled" }))) : ""]))
@@ -275,7 +328,7 @@ $("create-form").addEventListener("submit", (ev) => {
     : { quantity: Number(f.quantity.value), unit: f.unit.value.trim(), location: f.location.value.trim() };
   act("Create", async () => {
     const service = await api("POST", "/services", {
-      name: f.name.value.trim(), kind: f.kind.value, interface: f.interface.value, attributes });
+      name: f.name.value.trim(), kind: f.kind.value, interface: f.interface.value, attributes, ...vlanBody($("create-vlan")) });
     f.name.value = "";
     return `Created ${service.name} (#${service.id}), state ${service.state}`;
   });
@@ -285,10 +338,16 @@ $("redeem-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const f = ev.target.elements;
   act("Invitation", async () => {
-    const offer = await api("POST", "/invitations/accept", { code: f.code.value.trim(), interface: f.interface.value });
+    const offer = await api("POST", "/invitations/accept", {
+      code: f.code.value.trim(), interface: f.interface.value, ...vlanBody(ev.target.querySelector(".vlan-choice")) });
     ev.target.reset();
+    syncVlanChoice(ev.target.querySelector(".vlan-choice"));
     return `Joined ${offer.service_name}`;
   });
+});
+
+document.addEventListener("change", (ev) => {
+  if (ev.target.matches(".vlan-choice select[name=vlan_mode]")) syncVlanChoice(ev.target.closest(".vlan-choice"));
 });
 
 if (token) login(token);

@@ -1,12 +1,17 @@
 // The SVG picture of the metro tree: switches by role, fiber links, edge
 // ports (the party's interfaces named), and each live service drawn as a
-// coloured overlay of the subtree that joins its members.
+// coloured overlay of the subtree that joins its members. A port that carries
+// several services (or a tagged one) lists them under its name, each with its
+// customer VLAN.
 "use strict";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4",
                  "#f032e6", "#9a6324", "#808000", "#000075"];
 const ROW = { core: 0, aggregation: 1, access: 2 };
+const HOLDING = ["accepted", "provisioned", "leaving", "suspended"]; // member states that hold a port
+const STACK_Y = 380;  // first line of a port's service list
+const STACK_STEP = 14;
 
 function svgEl(tag, attrs, text) {
   const el = document.createElementNS(SVG_NS, tag);
@@ -81,6 +86,42 @@ function layout(topology, tree, ports) {
 }
 
 function portKey(p) { return `${p.switch}:${p.port}`; }
+function colourOf(service) { return COLOURS[service.id % COLOURS.length]; }
+function ceVlanText(ceVlan) { return ceVlan === null || ceVlan === undefined ? "untagged" : `VLAN ${ceVlan}`; }
+
+// Port key -> the services on that port, [{service, ceVlan}], untagged first then by customer VLAN.
+function servicesByPort(live, byName) {
+  const onPort = new Map();
+  for (const service of live) {
+    for (const m of service.members) {
+      const port = HOLDING.includes(m.state) && byName.get(`${m.party}/${m.interface}`);
+      if (!port) continue;
+      const key = portKey(port);
+      if (!onPort.has(key)) onPort.set(key, []);
+      onPort.get(key).push({ service, ceVlan: m.ce_vlan ?? null });
+    }
+  }
+  for (const list of onPort.values()) list.sort((a, b) => (a.ceVlan ?? 0) - (b.ceVlan ?? 0));
+  return onPort;
+}
+
+// Only a port shared by several services, or carrying a tagged one, lists them.
+function listed(held) { return held.length > 1 || held.some((h) => h.ceVlan !== null); }
+
+// Under the port's name: a marker in each service's colour and its customer VLAN.
+function drawPortServices(svg, at, key, held) {
+  const g = svgEl("g", { class: "port-services", "data-port": key });
+  held.forEach(({ service, ceVlan }, k) => {
+    const y = STACK_Y + k * STACK_STEP;
+    const row = svgEl("g", { class: "port-service", "data-service": service.name,
+                             "data-ce-vlan": ceVlan ?? "untagged" });
+    row.appendChild(svgEl("title", {}, `${service.name} on ${key}: ${ceVlanText(ceVlan)}`));
+    row.appendChild(svgEl("rect", { x: at.x - 31, y: y - 9, width: 10, height: 10, rx: 2, fill: colourOf(service) }));
+    row.appendChild(svgEl("text", { x: at.x - 17, y }, ceVlanText(ceVlan)));
+    g.appendChild(row);
+  });
+  svg.appendChild(g);
+}
 
 export function drawPicture(svg, topology, services, myInterfaces, myName) {
   const tree = treeOf(topology);
@@ -89,7 +130,6 @@ export function drawPicture(svg, topology, services, myInterfaces, myName) {
   for (const i of myInterfaces) if (!ports.some((p) => portKey(p) === portKey(i))) ports.push(i);
   const { pos, width } = layout(topology, tree, ports);
   svg.replaceChildren();
-  svg.setAttribute("viewBox", `0 0 ${width} 440`);
   const line = (a, b, attrs) => svg.appendChild(svgEl("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y, ...attrs }));
 
   for (const link of topology.links) {
@@ -107,8 +147,12 @@ export function drawPicture(svg, topology, services, myInterfaces, myName) {
     else if (p.interface) byName.set(`${p.interface.party}/${p.interface.name}`, p);
   }
   const live = services.filter((s) => s.state !== "deleted");
+  const onPort = servicesByPort(live, byName);
+  const rows = Math.max(0, ...[...onPort.values()].filter(listed).map((held) => held.length));
+  const extra = rows * STACK_STEP; // room between the ports and the legend for the lists
+  svg.setAttribute("viewBox", `0 0 ${width} ${440 + extra}`);
   live.forEach((service, k) => {
-    const colour = COLOURS[service.id % COLOURS.length];
+    const colour = colourOf(service);
     const shift = [0, 4, -4, 8][k % 4]; // side by side where services share a link
     const g = svgEl("g", { class: "service", "data-service": service.name, "data-state": service.state,
                            stroke: colour, transform: `translate(${shift}, ${shift})` });
@@ -145,20 +189,25 @@ export function drawPicture(svg, topology, services, myInterfaces, myName) {
     const own = mine.has(portKey(port));
     // The provider sees every party's interface on the map; a party only its own.
     const iface = own ? { ...port, party: null } : port.interface;
-    const g = svgEl("g", { class: own ? "port mine" : iface ? "port used" : "port", "data-port": portKey(port) });
-    g.appendChild(svgEl("title", {}, iface ? `${iface.party ? iface.party + " " : ""}${iface.name} on ${portKey(port)} (${iface.mac})` : portKey(port)));
+    const held = onPort.get(portKey(port)) || [];
+    const shared = listed(held);
+    const g = svgEl("g", { class: `${own ? "port mine" : iface ? "port used" : "port"}${shared ? " shared" : ""}`,
+                           "data-port": portKey(port) });
+    const carries = held.length ? `; ${held.map((h) => `${h.service.name} ${ceVlanText(h.ceVlan)}`).join(", ")}` : "";
+    g.appendChild(svgEl("title", {}, iface ? `${iface.party ? iface.party + " " : ""}${iface.name} on ${portKey(port)} (${iface.mac})${carries}` : portKey(port)));
     g.appendChild(svgEl("circle", { cx: p.x, cy: p.y, r: iface ? 9 : 5 }));
     if (iface) g.appendChild(svgEl("text", { x: p.x, y: p.y + 24 }, iface.name));
     svg.appendChild(g);
+    if (shared) drawPortServices(svg, p, portKey(port), held);
   }
-  drawLegend(svg, live, width);
+  drawLegend(svg, live, width, 395 + extra);
 }
 
-function drawLegend(svg, live, width) {
+function drawLegend(svg, live, width, top) {
   live.forEach((service, k) => {
-    const colour = COLOURS[service.id % COLOURS.length];
+    const colour = colourOf(service);
     const x = 10 + (k % 3) * Math.max(width / 3, 100);
-    const y = 395 + Math.floor(k / 3) * 18;
+    const y = top + Math.floor(k / 3) * 18;
     const g = svgEl("g", { class: "legend", "data-service": service.name, "data-state": service.state });
     g.appendChild(svgEl("rect", { x, y: y - 10, width: 14, height: 10, fill: colour }));
     g.appendChild(svgEl("text", { x: x + 20, y, "text-anchor": "start" },

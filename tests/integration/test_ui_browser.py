@@ -1,6 +1,7 @@
 """The web UI in Debian's Chromium, on the real controller with the Mininet metro tree:
 A creates a point-to-point service and offers it to B; B accepts; the picture shows
-the service active, and A's host pings B's. Screenshots go to artifacts/."""
+the service active, and A's host pings B's. Two services share one interface by
+customer VLAN (EVPL). Screenshots go to artifacts/."""
 
 from __future__ import annotations
 
@@ -117,6 +118,89 @@ def test_offer_and_accept_in_the_browser(browser, metro) -> None:
     b.wait_for_selector("#picture g.legend[data-service=alpha-bravo]", state="detached",
                         timeout=10_000)
     assert " 0 received" in net.get("h1").cmd("ping -c1 -W1 10.0.0.8")
+
+
+def test_two_services_on_one_interface_by_customer_vlan(browser, metro) -> None:
+    """EVPL: charlie's one interface carries two point-to-point services told apart by
+    customer VLANs 100 and 200. Delta joins the first by an offer on its VLAN 100 and
+    the second by an invitation code, untagged; the pictures list both on each port."""
+    server, _net = metro
+    ARTIFACTS.mkdir(exist_ok=True)
+    charlie = server.party("charlie", [("charlie-h3", "acc2", 2, "00:00:00:00:00:03")])
+    delta = server.party("delta", [("delta-h6", "acc3", 3, "00:00:00:00:00:06")])
+
+    c = log_in(browser, server, charlie)
+    c.wait_for_selector("#create-form select[name=interface] option[value=charlie-h3]",
+                        state="attached")
+    # Untagged by default; the VLAN ID is typed once a customer VLAN is chosen.
+    assert c.input_value("#create-vlan select[name=vlan_mode]") == "untagged"
+    assert c.is_disabled("#create-vlan input[name=ce_vlan]")
+    for name, ce_vlan in (("evpl-100", 100), ("evpl-200", 200)):
+        c.fill("#create-form input[name=name]", name)
+        c.select_option("#create-form select[name=type]", "point-to-point")
+        c.select_option("#create-form select[name=interface]", "charlie-h3")
+        c.select_option("#create-vlan select[name=vlan_mode]", "tagged")
+        c.fill("#create-vlan input[name=ce_vlan]", str(ce_vlan))
+        c.click("#create-form button[type=submit]")
+        c.wait_for_selector(f"#message.ok:has-text('Created {name}')")
+    # The interface is still offered, saying what it holds.
+    c.wait_for_selector("#create-form select[name=interface] option[value=charlie-h3]"
+                        ":has-text('VLAN 100: #'):has-text('VLAN 200: #')", state="attached")
+    c.wait_for_selector("#interfaces td:has-text('VLAN 100: #'):has-text('evpl-100')"
+                        ":has-text('VLAN 200: #'):has-text('evpl-200')")
+    # A customer VLAN holds one service: a third on VLAN 100 is refused.
+    c.fill("#create-form input[name=name]", "evpl-100-again")
+    c.fill("#create-vlan input[name=ce_vlan]", "100")
+    c.click("#create-form button[type=submit]")
+    c.wait_for_selector("#message.error:has-text('Create:')")
+    assert c.locator(".card[data-service=evpl-100-again]").count() == 0
+
+    for name, ce_vlan in (("evpl-100", 100), ("evpl-200", 200)):
+        c.wait_for_selector(f".card[data-service={name}] td .ce-vlan:text-is('VLAN {ce_vlan}')")
+    card = c.wait_for_selector(".card[data-service=evpl-100]")
+    card.query_selector("input.offer-party").fill("delta")
+    card.query_selector("button:text('Offer')").click()
+    c.wait_for_selector("#message.ok:has-text('Offered evpl-100 to delta')")
+    c.click(".card[data-service=evpl-200] button:text('Invitation code')")
+    message = c.wait_for_selector("#message.ok:has-text('Invitation code for evpl-200')")
+    code = message.inner_text().rsplit(": ", 1)[1].strip()
+
+    d = log_in(browser, server, delta)
+    offer = d.wait_for_selector(".offer:has-text('evpl-100')")
+    offer.query_selector("select.iface").select_option("delta-h6")
+    offer.query_selector(".vlan-choice select[name=vlan_mode]").select_option("tagged")
+    offer.query_selector(".vlan-choice input[name=ce_vlan]").fill("100")
+    offer.query_selector("button:text('Accept')").click()
+    d.wait_for_selector("#message.ok:has-text('Accepted: evpl-100')")
+    d.fill("#redeem-form input[name=code]", code)
+    d.select_option("#redeem-form select[name=interface]", "delta-h6")  # untagged
+    d.click("#redeem-form button[type=submit]")
+    d.wait_for_selector("#message.ok:has-text('Joined evpl-200')")
+
+    # Both active; each member list says each member's customer VLAN.
+    for name in ("evpl-100", "evpl-200"):
+        c.wait_for_selector(f"#picture g.legend[data-service={name}][data-state=active]",
+                            timeout=10_000)
+    members_100 = c.locator(".card[data-service=evpl-100] .ce-vlan").all_inner_texts()
+    members_200 = c.locator(".card[data-service=evpl-200] .ce-vlan").all_inner_texts()
+    assert members_100 == ["VLAN 100", "VLAN 100"], members_100
+    assert members_200 == ["VLAN 200", "untagged"], members_200
+    # Charlie's picture lists both services on its one port, with their customer VLANs.
+    shared = "#picture g.port-services[data-port='acc2:2']"
+    c.wait_for_selector(f"{shared} g.port-service[data-service=evpl-100][data-ce-vlan='100']")
+    c.wait_for_selector(f"{shared} g.port-service[data-service=evpl-200][data-ce-vlan='200']")
+    assert c.locator(f"{shared} g.port-service").count() == 2
+    assert "VLAN 100" in c.locator(shared).text_content()
+    c.locator("#picture-panel").screenshot(path=str(ARTIFACTS / "ui-shared-port.png"))
+    c.screenshot(path=str(ARTIFACTS / "ui-shared-port-page.png"), full_page=True)
+    # Delta's port too: evpl-200 untagged first, then evpl-100 on VLAN 100.
+    on_delta = d.locator("#picture g.port-services[data-port='acc3:3'] g.port-service")
+    d.wait_for_selector("#picture g.port-services[data-port='acc3:3'] "
+                        "g.port-service[data-service=evpl-100]")
+    assert on_delta.count() == 2
+    assert [on_delta.nth(k).get_attribute("data-ce-vlan") for k in range(2)] == ["untagged", "100"]
+    # The refused create logs its 409 in the console, by design.
+    assert [e for e in c.errors if "status of 409" not in e] == [] and d.errors == []
 
 
 def test_admin_view(browser, server: Controller) -> None:

@@ -215,6 +215,11 @@ def test_an_older_database_keeps_one_pending_offer_per_addressee(tmp_path: Path)
                           "DROP TABLE leadership", "DROP TABLE admin_token",
                           "ALTER TABLE services DROP COLUMN revision",
                           "ALTER TABLE services DROP COLUMN applied_revision",
+                          "DROP INDEX uq_live_member_interface",
+                          "ALTER TABLE members DROP COLUMN ce_vlan",
+                          "CREATE UNIQUE INDEX uq_live_member_interface ON members "
+                          "(interface_id) WHERE state IN "
+                          "('accepted', 'provisioned', 'leaving', 'suspended')",
                           "CREATE TABLE schema_version (version INTEGER NOT NULL)",
                           "INSERT INTO schema_version VALUES (5)"):
             conn.execute(text(statement))

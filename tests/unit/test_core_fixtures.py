@@ -153,7 +153,7 @@ def check_invariants(core: ServiceCore, store: Store) -> None:
             services.c.state != DELETED, services.c.id.in_(waiting)))).mappings().all()
         vlan_users = Counter(s["vlan"] for s in live if s["vlan"] is not None)
         assert all(n == 1 for n in vlan_users.values()), vlan_users
-        by_iface = Counter(m["interface_id"] for m in held)
+        by_iface = Counter((m["interface_id"], m["ce_vlan"]) for m in held)
         assert all(n == 1 for n in by_iface.values()), by_iface
         rows = [m for m in held if m["state"] in LIVE_MEMBER_STATES]
         live_ids = {s["id"] for s in live}

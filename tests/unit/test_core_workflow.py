@@ -34,8 +34,8 @@ def test_created_service_is_pending_with_owner_as_first_member(world: World) -> 
     service = p2p(world)
     assert service["state"] == "pending" and service["vlan"] is None
     assert service["owner"] == "alice"
-    assert service["members"] == [{"party": "alice", "interface": "alice-if0", "role": "peer",
-                                   "state": "accepted", "error": None}]
+    assert service["members"] == [{"party": "alice", "interface": "alice-if0", "ce_vlan": None,
+                                   "role": "peer", "state": "accepted", "error": None}]
     assert world.core.me(world.alice)["interfaces"][0]["service"] == service["id"]
     check_invariants(world.core, world.store)
 
@@ -384,7 +384,8 @@ def test_removed_interface_keeps_the_history_of_a_failed_member(world: World) ->
     del keep[0]["service"]
     world.core.update_party(ADMIN, world.bob.party_id, {"interfaces": keep})
     members = world.core.get_service(world.alice, service["id"])["members"]
-    assert members[1] == {"party": "bob", "interface": None, "role": "peer", "state": "failed",
+    assert members[1] == {"party": "bob", "interface": None, "ce_vlan": None, "role": "peer",
+                          "state": "failed",
                           "error": "switch refused rules for bob"}
 
 

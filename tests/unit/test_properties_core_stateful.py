@@ -27,6 +27,13 @@ NAMES = ("alice", "bob", "carol", "dave")
 POOL = range(100, 102)  # two VLANs, so that the pool runs out now and then
 parties = st.sampled_from(NAMES)
 interfaces = st.sampled_from(("if0", "if1"))
+# Untagged twice as often as each customer VLAN: several services share an interface.
+ce_vlans = st.sampled_from((None, None, 100, 200))
+
+
+def on(interface: str, ce_vlan: int | None) -> dict:
+    """The interface part of a body: the name, and the customer VLAN if any."""
+    return {"interface": interface} | ({} if ce_vlan is None else {"ce_vlan": ce_vlan})
 # None: the party the step is meant for (owner, addressee, member); else anyone.
 maybe_party = st.one_of(st.none(), st.none(), parties)
 
@@ -61,10 +68,12 @@ class CoreMachine(RuleBasedStateMachine):
           kind=st.sampled_from(("ethernet-channel", "secure-bandwidth", "fuel")),
           type_=st.sampled_from(("point-to-point", "point-to-multipoint",
                                  "multipoint-to-multipoint")),
-          bandwidth=st.sampled_from((300, 600, 900)))
-    def create(self, owner: str, interface: str, kind: str, type_: str, bandwidth: int) -> None:
+          bandwidth=st.sampled_from((300, 600, 900)), ce_vlan=ce_vlans)
+    def create(self, owner: str, interface: str, kind: str, type_: str, bandwidth: int,
+               ce_vlan: int | None = None) -> None:
         self.created += 1
         body = ethernet_body(f"s{self.created}", f"{owner}-{interface}", type_, bandwidth, kind)
+        body |= on(body["interface"], ce_vlan)
         if kind == "fuel":
             body["attributes"] = {"quantity": 10, "unit": "l", "location": "depot"}
         view = self.attempt(lambda: self.core.create_service(self.actors[owner], body))
@@ -98,16 +107,16 @@ class CoreMachine(RuleBasedStateMachine):
                 self.codes.append(view["code"])
 
     @precondition(lambda self: self.offers)
-    @rule(data=st.data(), by=maybe_party, interface=interfaces)
-    def accept(self, data, by: str | None, interface: str) -> None:
+    @rule(data=st.data(), by=maybe_party, interface=interfaces, ce_vlan=ce_vlans)
+    def accept(self, data, by: str | None, interface: str, ce_vlan: int | None) -> None:
         offer, addressee = data.draw(st.sampled_from(self.offers))
         by = by or addressee or "alice"
         self.attempt(lambda: self.core.accept_offer(self.actors[by], offer,
-                                                    {"interface": f"{by}-{interface}"}))
+                                                    on(f"{by}-{interface}", ce_vlan)))
 
     @precondition(lambda self: self.services)
-    @rule(data=st.data(), to=parties, interface=interfaces)
-    def offer_then_accept(self, data, to: str, interface: str) -> None:
+    @rule(data=st.data(), to=parties, interface=interfaces, ce_vlan=ce_vlans)
+    def offer_then_accept(self, data, to: str, interface: str, ce_vlan: int | None) -> None:
         """The common path, drawn often enough to fill services up."""
         service, owner = data.draw(st.sampled_from(self.services))
         view = self.attempt(lambda: self.core.create_offer(self.actors[owner], service,
@@ -115,14 +124,14 @@ class CoreMachine(RuleBasedStateMachine):
         if view:
             self.offers.append((view["id"], to))
             self.attempt(lambda: self.core.accept_offer(self.actors[to], view["id"],
-                                                        {"interface": f"{to}-{interface}"}))
+                                                        on(f"{to}-{interface}", ce_vlan)))
 
     @precondition(lambda self: self.codes)
-    @rule(data=st.data(), by=parties, interface=interfaces)
-    def redeem(self, data, by: str, interface: str) -> None:
+    @rule(data=st.data(), by=parties, interface=interfaces, ce_vlan=ce_vlans)
+    def redeem(self, data, by: str, interface: str, ce_vlan: int | None) -> None:
         code = data.draw(st.sampled_from(self.codes))
         self.attempt(lambda: self.core.accept_invitation(
-            self.actors[by], {"code": code, "interface": f"{by}-{interface}"}))
+            self.actors[by], {"code": code} | on(f"{by}-{interface}", ce_vlan)))
 
     @precondition(lambda self: self.offers)
     @rule(data=st.data(), by=parties, withdraw=st.booleans())
