@@ -10,10 +10,13 @@ switches, and every transaction that records what the switches did checks it
 (`fence`), so a deposed leader's outcomes are refused by the database.
 
 Changes are decided and committed by whichever instance the client asked.
-A standby then bumps the service's `revision` and notifies the leader
-(`LISTEN/NOTIFY` on one channel); the leader provisions the service's state
-as the database holds it, records the outcome and its `applied_revision`,
-and notifies back. The waiting request returns when its revision is applied.
+A standby bumps the service's `revision` and notifies the leader
+(`LISTEN/NOTIFY` on one channel) in the change's own transaction (`announce`)
+or, when it finds out later that it does not lead, in one of its own
+(`Cluster.request`); the leader provisions the service's state as the
+database holds it, records the outcome and its `applied_revision` in one
+transaction, and notifies back. The waiting request returns when the notice
+of its revision (or a later one) arrives, without reading the database.
 """
 
 from __future__ import annotations
@@ -71,6 +74,14 @@ def notify(conn: Connection, payload: str) -> None:
     conn.execute(sql_select(func.pg_notify(CHANNEL, payload)))
 
 
+def announce(conn: Connection, service_id: int) -> int:
+    """In a change's transaction: the leader is to provision the service as this
+    transaction leaves it (told when it commits); the revision to wait for."""
+    revision = conn.execute(_BUMP, {"sid": service_id}).scalar_one()
+    notify(conn, f"changed:{service_id}")
+    return revision
+
+
 class Cluster:
     """This instance's part in the cluster: its role, its generation, its notices.
 
@@ -92,6 +103,7 @@ class Cluster:
         self.on_changed: Callable[[int], None] = lambda service_id: None
         self._stopping = threading.Event()
         self._waiters: dict[int, list[threading.Event]] = {}
+        self._applied: dict[int, int] = {}  # service -> highest applied revision noticed
         self._lock_conn: Any = None
 
     @property
@@ -200,7 +212,10 @@ class Cluster:
         if kind == "changed" and self.leader:
             self.on_changed(int(rest.split(":")[0]))
         elif kind == "applied":
-            for event in self._waiters.get(int(rest.split(":")[0]), ()):
+            service_id, revision = (int(part) for part in rest.split(":")[:2])
+            if revision > self._applied.get(service_id, 0):
+                self._applied[service_id] = revision
+            for event in self._waiters.get(service_id, ()):
                 event.set()
 
     def _wake_all(self) -> None:
@@ -211,21 +226,25 @@ class Cluster:
     def request(self, service_id: int) -> int:
         """Ask the leader to provision the service as committed; the revision to wait for."""
         with self.store.transaction() as conn:
-            revision = conn.execute(_BUMP, {"sid": service_id}).scalar_one()
-            notify(conn, f"changed:{service_id}:{self.instance}")
-        return revision
+            return announce(conn, service_id)
 
     def await_applied(self, service_id: int, revision: int) -> None:
-        """Block until the leader recorded the outcome of `revision` (or a later one)."""
+        """Block until the leader recorded the outcome of `revision` (or a later one):
+        its notice says so; the database is read only if none came for a while
+        (a notice is lost while the listening connection is re-established)."""
         event = threading.Event()
         self._waiters.setdefault(service_id, []).append(event)
         try:
             while not self._stopping.is_set():
+                if self._applied.get(service_id, 0) >= revision:
+                    return
+                event.wait(RECHECK_S)
+                event.clear()
+                if self._applied.get(service_id, 0) >= revision:
+                    return
                 with self.store.read() as conn:
                     if conn.execute(_APPLIED, {"sid": service_id}).scalar_one() >= revision:
                         return
-                event.wait(RECHECK_S)
-                event.clear()
         finally:
             events = self._waiters[service_id]
             events.remove(event)
@@ -240,13 +259,18 @@ def mark_applied(conn: Connection, service_id: int, revision: int) -> None:
 
 
 class _Remote:
-    """The leader is another instance: ask it, and wait until it recorded the outcome."""
+    """The leader is another instance: ask it (unless the change's transaction
+    did, `announced`), and wait until it recorded the outcome."""
 
-    def __init__(self, cluster: Cluster, service_id: int) -> None:
-        self.cluster, self.service_id = cluster, service_id
+    def __init__(self, cluster: Cluster, service_id: int, announced: int | None = None
+                 ) -> None:
+        self.cluster, self.service_id, self.announced = cluster, service_id, announced
 
     def wait(self) -> ProvisionResult:
-        self.cluster.await_applied(self.service_id, self.cluster.request(self.service_id))
+        revision = self.announced
+        if revision is None:
+            revision = self.cluster.request(self.service_id)
+        self.cluster.await_applied(self.service_id, revision)
         return ProvisionResult(ok=True, elsewhere=True)
 
 
@@ -274,11 +298,12 @@ class ClusterProvisioner:
     def __init__(self, cluster: Cluster, local: Any) -> None:
         self.cluster, self.local = cluster, local
 
-    def submit(self, intent: ServiceIntent) -> Pending:
+    def submit(self, intent: ServiceIntent, announced: int | None = None) -> Pending:
+        """`announced`: the revision the change's own transaction asked the leader for."""
         generation = self.cluster.generation
         if self.cluster.leads(generation):
             return _Local(self.cluster, intent.service_id, self.local.submit(intent), generation)
-        return _Remote(self.cluster, intent.service_id)
+        return _Remote(self.cluster, intent.service_id, announced)
 
     def defer(self, service_id: int) -> None:
         """A fenced outcome was refused (deposed): wait for the new leader's."""

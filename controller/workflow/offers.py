@@ -46,6 +46,7 @@ from controller.workflow.context import (
 )
 from controller.workflow.rollout import (
     Rollout,
+    announce,
     edge_ports,
     finish_new_member,
     live_rows,
@@ -223,8 +224,9 @@ def accept_offer(ctx: Context, actor: Actor, offer_id: int, body: Any) -> dict[s
             offer, service = _visible_offer(conn, actor, offer_id)
             _check_addressee(actor, offer)
             member_id = _join(conn, ctx, actor, offer, service, interface, ce_vlan)
+            announced = announce(conn, ctx, service)
             read = state_of(conn, service["id"])
-        rollout = start(ctx, service["id"], read=read)
+        rollout = start(ctx, service["id"], read=read, announced=announced)
     return _provision(ctx, actor, offer_id, rollout, service["id"], member_id)
 
 
@@ -240,8 +242,9 @@ def accept_invitation(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
                 raise not_found("invitation", "with that code")
             service = conn.execute(SERVICE, {"id": offer["service_id"]}).mappings().one()
             member_id = _join(conn, ctx, actor, offer, service, interface, ce_vlan)
+            announced = announce(conn, ctx, service)
             read = state_of(conn, service["id"])
-        rollout = start(ctx, service["id"], read=read)
+        rollout = start(ctx, service["id"], read=read, announced=announced)
     return _provision(ctx, actor, offer["id"], rollout, service["id"], member_id)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, or_, select, update
 
-from controller import capacity, vlans
+from controller import capacity, cluster, vlans
 from controller.cluster import NotLeader, fence, mark_applied
 from controller.model import (
     ACCEPTED,
@@ -139,8 +139,18 @@ def state_of(conn: Connection, service_id: int) -> tuple[Row, list[Row]]:
     return service_row(conn, service_id), live_rows(conn, service_id)
 
 
+def announce(conn: Connection, ctx: Context, service: Row) -> int | None:
+    """On a standby, in the change's own transaction: the leader is told to provision
+    the service when it commits (a transaction fewer than asking afterwards). The
+    revision to wait for; None where this instance provisions (or nothing to do)."""
+    if not (ctx.clustered and ctx.generation is None) or service["kind"] not in ETHERNET_KINDS:
+        return None
+    return cluster.announce(conn, service["id"])
+
+
 def start(ctx: Context, service_id: int, vlan: int | None = None,
-          read: tuple[Row, list[Row]] | None = None) -> Rollout | None:
+          read: tuple[Row, list[Row]] | None = None,
+          announced: int | None = None) -> Rollout | None:
     """Hand the service's state now to the provisioner; None when it has no rules to change.
 
     Called with the global lock held, right after the change committed, so
@@ -148,7 +158,8 @@ def start(ctx: Context, service_id: int, vlan: int | None = None,
     happens here. Every live member is asked for, those still being provisioned
     included: their own changes were handed over before this one. `vlan` is
     the tag the service held before a removal freed it; `read`, the service's
-    state read at the end of the committed transaction (`state_of`).
+    state read at the end of the committed transaction (`state_of`);
+    `announced`, the revision that transaction asked the leader for (`announce`).
     """
     if read is None:
         with ctx.store.read() as conn:
@@ -159,7 +170,9 @@ def start(ctx: Context, service_id: int, vlan: int | None = None,
         return None
     rows = rows if len(rows) >= 2 else []  # a lone member has no rules
     try:
-        pending = ctx.ethernet.submit(intent(service, vlan, rows))
+        wanted = intent(service, vlan, rows)
+        pending = (ctx.ethernet.submit(wanted) if announced is None
+                   else ctx.ethernet.submit(wanted, announced=announced))
     except Exception as exc:  # the provisioner is foreign code: contain it
         log.exception("provisioner failed for service %s", service_id)
         pending = Settled(ProvisionResult(ok=False, error=f"provisioner error: {exc}"))
@@ -172,16 +185,19 @@ def finish_new_member(ctx: Context, actor: Any, rollout: Rollout | None, member_
 
 
 def finish_members(ctx: Context, actor: Any, rollout: Rollout | None,
-                   member_ids: list[int]) -> None:
+                   member_ids: list[int], applied: int | None = None) -> bool:
     """Without the global lock: wait for the switches; accepted members become
     provisioned, or on a refusal the members `member_ids` (the ones this change
-    brought) fail, and the switches are told the state without them."""
+    brought) fail, and the switches are told the state without them.
+
+    `applied`: the revision the leader drives, marked applied in the transaction
+    that records the outcome; True if this recorded it."""
     if rollout is None:
-        return
+        return False
     service_id, vlan = rollout.service["id"], rollout.service["vlan"]
     result = rollout.result()
     if result.elsewhere:
-        return
+        return False
     error = None if result.ok else (result.error or "the switches refused the rules")
     if error is None:
         try:
@@ -197,9 +213,12 @@ def finish_members(ctx: Context, actor: Any, rollout: Rollout | None,
                 for m in accepted:
                     record(conn, ctx, actor, "member_provisioned", service_id, m["party"],
                            interface=m["interface"], vlan=vlan)
-            return
+                if applied is not None:
+                    mark_applied(conn, service_id, applied)
+            return True
         except NotLeader:
-            return _defer(ctx, service_id)
+            _defer(ctx, service_id)
+            return False
         except Exception as exc:  # the switches confirmed, the database did not take it
             log.exception("service %s: the outcome could not be recorded", service_id)
             # Undone, not left installed and `accepted` for ever.
@@ -216,26 +235,32 @@ def finish_members(ctx: Context, actor: Any, rollout: Rollout | None,
                            interface=new["interface"], error=error)
             withdrawal = start(ctx, service_id, vlan)
     except NotLeader:
-        return _defer(ctx, service_id)
-    finish_withdrawal(ctx, actor, withdrawal)
+        _defer(ctx, service_id)
+        return False
+    return finish_withdrawal(ctx, actor, withdrawal, service_id, applied=applied)
 
 
 def finish_withdrawal(ctx: Context, actor: Any, rollout: Rollout | None,
-                      service_id: int | None = None) -> None:
+                      service_id: int | None = None, applied: int | None = None) -> bool:
     """Without the global lock: wait for the switches to drop what is gone; record it.
 
     Leaving members become `removed` (their interface, the VLAN and reservations
     free) once every switch confirmed; a switch that did not keeps them
     leaving, with `removal_pending` in the provisioning status, until it
-    reconnects and is reconciled (`confirm_removals`)."""
+    reconnects and is reconciled (`confirm_removals`). `applied` and the answer:
+    as for `finish_members`."""
     if rollout is None:
-        if service_id is not None:  # nothing to tell the switches: nothing to wait for
-            with ctx.lock, ctx.store.transaction() as conn:
-                _settle_leaving(conn, ctx, service_id)
-        return
+        if service_id is None:
+            return False
+        with ctx.lock, ctx.store.transaction() as conn:  # nothing to tell the switches
+            _settle_leaving(conn, ctx, service_id)
+            if applied is not None:
+                fence(conn, ctx.generation)
+                mark_applied(conn, service_id, applied)
+        return True
     result = rollout.result()
     if result.elsewhere:
-        return
+        return False
     service_id = rollout.service["id"]
     waiting = sorted(s for s, status in result.switches.items() if status != INSTALLED)
     statuses = dict(result.switches) if rollout.rows else {}
@@ -250,8 +275,12 @@ def finish_withdrawal(ctx: Context, actor: Any, rollout: Rollout | None,
                        error=result.error or "not confirmed by the switches")
             else:
                 _settle_leaving(conn, ctx, service_id)
+            if applied is not None:
+                mark_applied(conn, service_id, applied)
+        return True
     except NotLeader:
         _defer(ctx, service_id)
+        return False
 
 
 def _settle_leaving(conn: Connection, ctx: Context, service_id: int,
@@ -409,23 +438,28 @@ def drive(ctx: Context, service_id: int) -> None:
                 members.c.service_id == service_id, members.c.state == LEAVING)
                 .limit(1)).first() is not None
         rollout = start(ctx, service_id, read=(service, rows))
+    revision, recorded = service["revision"], False
     if rollout is not None and rollout.rows:
         # The members that joined: on a refusal they fail, as each acceptance's own
         # member would; the owner, accepted while alone, waits again for the next.
         accepted = [m for m in rollout.rows if m["state"] == ACCEPTED]
         joined = [m["id"] for m in accepted if m["party_id"] != service["owner_id"]]
-        finish_members(ctx, "system", rollout, joined or [m["id"] for m in accepted])
+        recorded = finish_members(ctx, "system", rollout, joined or [m["id"] for m in accepted],
+                                  applied=None if leaving else revision)
         result = rollout.result()
         confirmed = result.ok and all(s == INSTALLED for s in result.switches.values())
         if leaving and confirmed and not result.elsewhere:
             with ctx.lock, ctx.store.transaction() as conn:
                 fence(conn, ctx.generation)
                 _settle_leaving(conn, ctx, service_id)
+                mark_applied(conn, service_id, revision)
+            return
     elif rollout is not None or leaving:
-        finish_withdrawal(ctx, "system", rollout, service_id)
-    with ctx.store.transaction() as conn:
-        fence(conn, ctx.generation)
-        mark_applied(conn, service_id, service["revision"])
+        recorded = finish_withdrawal(ctx, "system", rollout, service_id, applied=revision)
+    if not recorded:
+        with ctx.store.transaction() as conn:
+            fence(conn, ctx.generation)
+            mark_applied(conn, service_id, revision)
 
 
 def unsettled(ctx: Context) -> list[int]:

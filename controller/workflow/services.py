@@ -38,7 +38,7 @@ from controller.workflow.context import (
     require_party,
     visible_service,
 )
-from controller.workflow.rollout import finish_withdrawal, refresh, start
+from controller.workflow.rollout import announce, finish_withdrawal, refresh, start
 from controller.workflow.views import service_view, service_views
 
 
@@ -158,7 +158,11 @@ def remove_member(ctx: Context, actor: Actor, service_id: int, party_name: str) 
             action = "member_left" if actor.party_id == target else "member_removed"
             record(conn, ctx, actor, action, service_id, party_name)
             was_live = any(m["state"] in LIVE_MEMBER_STATES for m in rows)
-        withdrawal = start(ctx, service_id, service["vlan"]) if was_live else None
+            # A service without a VLAN has no rules to withdraw: nothing to ask for.
+            announced = (announce(conn, ctx, service)
+                         if was_live and service["vlan"] is not None else None)
+        withdrawal = (start(ctx, service_id, service["vlan"], announced=announced)
+                      if was_live else None)
     # No lock held while the switches answer.
     finish_withdrawal(ctx, actor, withdrawal, service_id)
     with ctx.store.read() as conn:
@@ -200,7 +204,8 @@ def teardown_service(ctx: Context, actor: Actor, service_id: int) -> dict[str, A
             conn.execute(update(services).where(services.c.id == service_id)
                          .values(state=DELETED))
             record(conn, ctx, actor, "service_deleted", service_id, vlan=service["vlan"])
-        withdrawal = start(ctx, service_id, service["vlan"])
+            announced = announce(conn, ctx, service) if service["vlan"] is not None else None
+        withdrawal = start(ctx, service_id, service["vlan"], announced=announced)
     # No lock held while the switches answer.
     finish_withdrawal(ctx, actor, withdrawal, service_id)
     with ctx.store.read() as conn:
