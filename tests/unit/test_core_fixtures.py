@@ -217,10 +217,11 @@ class World:
     dave: Actor
 
 
-def build_world(path: Path, pool: Any = range(2, 4095)) -> World:
-    """Four parties with two interfaces each, on acc1..acc4, and a recording network."""
+def build_world(path: Path, pool: Any = range(2, 4095), url: str | None = None) -> World:
+    """Four parties with two interfaces each, on acc1..acc4, and a recording network
+    (in the database at `url`, else the one of `path`)."""
     clock = Clock()
-    core = make_core(path, clock=clock, pool=pool)
+    core = make_core(path, clock=clock, pool=pool, store=open_store(url) if url else None)
     net = RecordingProvisioner()
     core.set_provisioner("ethernet", net)
     actors = []

@@ -7,10 +7,18 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from controller.errors import ServiceError
 from controller.model import ADMIN
@@ -39,10 +47,19 @@ maybe_party = st.one_of(st.none(), st.none(), parties)
 
 
 class CoreMachine(RuleBasedStateMachine):
+    """On SQLite; `PgMachine` runs the same steps on PostgreSQL."""
+
+    def database(self) -> str:
+        return str(self.dir / "core.db")
+
+    def drop_database(self) -> None:
+        pass
+
     @initialize()
     def start(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="core-props-"))
-        self.world = build_world(self.dir, pool=POOL)
+        self.url = self.database()
+        self.world = build_world(self.dir, pool=POOL, url=self.url)
         self.core = self.world.core
         self.actors = {n: getattr(self.world, n) for n in NAMES}
         self.services: list[tuple[int, str]] = []        # (id, owner)
@@ -51,8 +68,10 @@ class CoreMachine(RuleBasedStateMachine):
         self.created = 0
 
     def teardown(self) -> None:
-        self.world.store.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if hasattr(self, "world"):
+            self.world.store.close()
+            self.drop_database()
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def attempt(self, call) -> object:
         """Run one step; a refusal must leave every row as it was."""
@@ -172,7 +191,7 @@ class CoreMachine(RuleBasedStateMachine):
         before = snapshot(self.world.store)
         views = self.core.list_services(ADMIN), self.core.desired_intents()
         self.world.store.close()
-        store = open_store(str(self.dir / "core.db"))
+        store = open_store(self.url)
         self.core = make_core(self.dir, clock=self.world.clock, store=store, pool=POOL)
         self.core.set_provisioner("ethernet", self.world.net)
         self.world.core, self.world.store = self.core, store
@@ -187,7 +206,24 @@ class CoreMachine(RuleBasedStateMachine):
                 assert len(intent.members) != 1
 
 
-CoreMachine.TestCase.settings = settings(
-    max_examples=30, stateful_step_count=40, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+SETTINGS = settings(max_examples=30, stateful_step_count=40, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+CoreMachine.TestCase.settings = SETTINGS
 TestCoreMachine = CoreMachine.TestCase
+
+
+class PgMachine(CoreMachine):
+    """The same steps on a fresh PostgreSQL database per example."""
+
+    databases: Any = None  # the session's PgDatabases (tests/conftest.py)
+
+    def database(self) -> str:
+        return self.databases.create()
+
+    def drop_database(self) -> None:
+        self.databases.drop(self.url)
+
+
+def test_core_machine_on_postgresql(pg_databases: Any) -> None:
+    PgMachine.databases = pg_databases
+    run_state_machine_as_test(PgMachine, settings=SETTINGS)
