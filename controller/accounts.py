@@ -34,14 +34,20 @@ def verify(conn: Connection, party: Mapping[str, Any], kind: str,
         _refuse(f"{who} is {party['status']}, not active")
     if kind not in party["service_kinds"]:
         _refuse(f"{who} does not list the service kind '{kind}'")
-    bandwidth = attributes.get("bandwidth_mbps")
-    if bandwidth is not None and bandwidth > party["max_bandwidth_mbps"]:
-        _refuse(f"{who} allows at most {party['max_bandwidth_mbps']} Mb/s "
-                f"(max_bandwidth_mbps); the service needs {bandwidth}")
+    verify_bandwidth(party, attributes)
     used = channels_in_use(conn, party["id"])
     limit = party["max_channels"]
     if used + (1 if joining else 0) > limit:
         _refuse(f"{who} has no free channel slot: it uses {used} of max_channels {limit}")
+
+
+def verify_bandwidth(party: Mapping[str, Any], attributes: Mapping[str, Any]) -> None:
+    """409 account_not_supported unless the account allows the service's bandwidth."""
+    bandwidth = attributes.get("bandwidth_mbps")
+    if bandwidth is not None and bandwidth > party["max_bandwidth_mbps"]:
+        _refuse(f"account of party '{party['name']}' allows at most "
+                f"{party['max_bandwidth_mbps']} Mb/s (max_bandwidth_mbps); the service "
+                f"needs {bandwidth}")
 
 
 def _refuse(message: str) -> None:

@@ -57,3 +57,9 @@ def not_owner(service_id: int) -> ServiceError:
 
 def not_addressee(offer_id: int) -> ServiceError:
     return ServiceError(403, "not_addressee", f"offer {offer_id} is not addressed to you")
+
+
+def provisioning_failed(message: str) -> ServiceError:
+    """The switches did not take a change; what was decided is undone (the message
+    names the switch)."""
+    return ServiceError(503, "provisioning_failed", message)

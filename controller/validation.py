@@ -219,6 +219,22 @@ def new_service(body: Any) -> dict[str, Any]:
             "interface": name(body["interface"], "interface"), "ce_vlan": ce_vlan}
 
 
+def service_patch(kind: str, body: Any) -> dict[str, Any]:
+    """What an owner may change on a live service: its name, and the bandwidth of
+    an ethernet service."""
+    body = fields(body, "", (), ("name", "attributes"))
+    out: dict[str, Any] = {}
+    if "name" in body:
+        out["name"] = service_name(body["name"], "name")
+    if "attributes" in body:
+        if kind not in ETHERNET_KINDS:
+            raise invalid("attributes", f"a {kind} service has no attribute that can change")
+        attrs = fields(body["attributes"], "attributes", ("bandwidth_mbps",))
+        out["bandwidth_mbps"] = integer(attrs["bandwidth_mbps"], "attributes.bandwidth_mbps",
+                                        1, MAX_BANDWIDTH_MBPS)
+    return out
+
+
 def new_offer(body: Any) -> dict[str, Any]:
     body = fields(body, "", (), ("party", "expires_in_s"))
     return {"party": name(body["party"], "party") if "party" in body else None,

@@ -143,6 +143,8 @@ ROUTES: list[Route] = [
     Route("GET", f"{API}/services", list_call("list_services"), root="services",
           query=PAGE_QUERY),
     Route("GET", f"{API}/services/{{id}}", core_call("get_service"), root="service"),
+    Route("PATCH", f"{API}/services/{{id}}", core_call("update_service"), root="service",
+          body=True),
     Route("DELETE", f"{API}/services/{{id}}", core_call("teardown_service"), root="service"),
     Route("POST", f"{API}/services/{{id}}/offers", core_call("create_offer"), 201, "offer",
           body=True),

@@ -104,6 +104,9 @@ class ServiceCore:
     def get_service(self, actor: Actor, service_id: int) -> dict[str, Any]:
         return services.get_service(self._ctx, actor, service_id)
 
+    def update_service(self, actor: Actor, service_id: int, body: Any) -> dict[str, Any]:
+        return services.update_service(self._ctx, actor, service_id, body)
+
     def remove_member(self, actor: Actor, service_id: int, party_name: str) -> dict[str, Any]:
         return services.remove_member(self._ctx, actor, service_id, party_name)
 

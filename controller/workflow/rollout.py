@@ -20,6 +20,7 @@ from sqlalchemy import Connection, or_, select, update
 
 from controller import capacity, cluster, vlans
 from controller.cluster import NotLeader, fence, mark_applied
+from controller.errors import provisioning_failed
 from controller.model import (
     ACCEPTED,
     ACTIVE,
@@ -238,6 +239,43 @@ def finish_members(ctx: Context, actor: Any, rollout: Rollout | None,
         _defer(ctx, service_id)
         return False
     return finish_withdrawal(ctx, actor, withdrawal, service_id, applied=applied)
+
+
+def finish_change(ctx: Context, actor: Any, rollout: Rollout | None, before: Row) -> None:
+    """Without the global lock: a change of the service itself (its bandwidth) is on
+    the switches, or it is undone: the service as it was (`before`, its row),
+    its reservations too, back on the switches, and 503 naming the switch."""
+    if rollout is None:
+        return
+    service_id = before["id"]
+    result = rollout.result()
+    if result.elsewhere:
+        return
+    try:
+        if result.ok:
+            with ctx.lock, ctx.store.transaction() as conn:
+                fence(conn, ctx.generation)
+                conn.execute(update(services).where(services.c.id == service_id)
+                             .values(provisioning=result.switches))
+            return
+        refused = sorted(s for s, status in result.switches.items() if status != INSTALLED)
+        error = result.error or "the switches refused the change"
+        with ctx.lock:
+            with ctx.store.transaction() as conn:
+                fence(conn, ctx.generation)
+                conn.execute(update(services).where(services.c.id == service_id)
+                             .values(attributes=before["attributes"], name=before["name"]))
+                refresh(conn, ctx, service_id)  # secure bandwidth: the old reservations
+                record(conn, ctx, actor, "service_change_failed", service_id,
+                       switches=refused, error=error)
+            undo = start(ctx, service_id)
+    except NotLeader:
+        _defer(ctx, service_id)
+        return
+    if undo is not None:
+        undo.result()
+    raise provisioning_failed(f"switch {', '.join(refused) or '(unknown)'} did not take the "
+                              f"change ({error}); service {service_id} is as it was")
 
 
 def finish_withdrawal(ctx: Context, actor: Any, rollout: Rollout | None,

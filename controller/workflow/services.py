@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, union, update
 
-from controller import accounts, validation
+from controller import accounts, capacity, validation
 from controller.errors import conflict, forbidden, not_found, not_owner
 from controller.model import (
     ACCEPTED,
@@ -20,6 +20,7 @@ from controller.model import (
     PENDING,
     POINT_TO_POINT,
     REMOVED,
+    SECURE_BANDWIDTH,
     SUSPENDED,
     WITHDRAWN,
     Actor,
@@ -38,8 +39,16 @@ from controller.workflow.context import (
     require_party,
     visible_service,
 )
-from controller.workflow.rollout import announce, finish_withdrawal, refresh, start
-from controller.workflow.views import service_view, service_views
+from controller.workflow.rollout import (
+    announce,
+    edge_ports,
+    finish_change,
+    finish_withdrawal,
+    refresh,
+    start,
+    state_of,
+)
+from controller.workflow.views import member_rows, service_view, service_views
 
 
 def check_interface_free(conn: Connection, interface: Row, ce_vlan: int) -> None:
@@ -131,6 +140,68 @@ def list_services(ctx: Context, actor: Actor, limit: int = paging.DEFAULT_LIMIT,
 def get_service(ctx: Context, actor: Actor, service_id: int) -> dict[str, Any]:
     with ctx.store.read() as conn:
         return service_view(conn, ctx, visible_service(conn, actor, service_id))
+
+
+def update_service(ctx: Context, actor: Actor, service_id: int, body: Any) -> dict[str, Any]:
+    """The owner renames a live service or changes its bandwidth without an outage.
+
+    A new bandwidth is verified against every member's account and, for secure
+    bandwidth, admitted on the links, in the same transaction: a refusal changes
+    nothing. The switches then modify the members' meters in place (same ids:
+    no flow is removed, the VLAN stays); if they refuse, the previous bandwidth
+    is put back and the answer is 503 provisioning_failed."""
+    require_active(ctx, actor)
+    party_id = require_party(actor)
+    with ctx.lock:
+        with ctx.store.transaction() as conn:
+            service = visible_service(conn, actor, service_id)
+            if service["owner_id"] != party_id:
+                raise not_owner(service["id"])
+            wanted = validation.service_patch(service["kind"], body)
+            check_live(service)
+            changes = _renamed(conn, service, wanted.get("name"))
+            bandwidth = wanted.get("bandwidth_mbps", service["attributes"].get("bandwidth_mbps"))
+            resized = bandwidth != service["attributes"].get("bandwidth_mbps")
+            if resized:
+                changes["attributes"] = {**service["attributes"], "bandwidth_mbps": bandwidth}
+                _admit_bandwidth(conn, ctx, service, changes["attributes"])
+            if not changes:
+                return service_view(conn, ctx, service)
+            conn.execute(update(services).where(services.c.id == service_id).values(**changes))
+            record(conn, ctx, actor, "service_changed", service_id, **{
+                key: {"from": service[key], "to": value} for key, value in changes.items()})
+            announced = announce(conn, ctx, service) if resized and service["vlan"] else None
+            read = state_of(conn, service_id)
+        rollout = start(ctx, service_id, read=read, announced=announced) if resized else None
+    # No lock held while the switches answer.
+    finish_change(ctx, actor, rollout, service)
+    with ctx.store.read() as conn:
+        return service_view(conn, ctx, _service(conn, service_id))
+
+
+def _renamed(conn: Connection, service: Row, name: str | None) -> dict[str, Any]:
+    """{"name": name} if it changes and the owner has no other live service so named."""
+    if name is None or name == service["name"]:
+        return {}
+    if conn.execute(select(services.c.id).where(
+            services.c.owner_id == service["owner_id"], services.c.name == name,
+            services.c.state != DELETED)).first():
+        raise conflict("name_taken", f"you already have a live service named '{name}'")
+    return {"name": name}
+
+
+def _admit_bandwidth(conn: Connection, ctx: Context, service: Row,
+                     attributes: dict[str, Any]) -> None:
+    """Every member's account allows `attributes`' bandwidth and, for secure
+    bandwidth, the links carry it (the reservations follow), or 409."""
+    rows = [m for m in member_rows(conn, service["id"])
+            if m["state"] in (*LIVE_MEMBER_STATES, LEAVING, SUSPENDED)]
+    for party_id in sorted({m["party_id"] for m in rows if m["state"] != LEAVING}):
+        accounts.verify_bandwidth(party_row(conn, party_id), attributes)
+    if service["kind"] == SECURE_BANDWIDTH:
+        wanted = capacity.hose(ctx.topology, edge_ports(rows), attributes["bandwidth_mbps"])
+        capacity.admit(conn, ctx.topology, service["id"], wanted)
+        capacity.reserve(conn, service["id"], wanted)
 
 
 def remove_member(ctx: Context, actor: Actor, service_id: int, party_name: str) -> dict[str, Any]:

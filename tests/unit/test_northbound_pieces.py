@@ -125,7 +125,7 @@ def test_routing() -> None:
     assert params == {"id": 12, "party": "acme.corp"}
     with pytest.raises(RequestError) as err:
         match("PUT", "/api/v1/services/12")
-    assert err.value.status == 405 and err.value.headers["Allow"] == "DELETE, GET"
+    assert err.value.status == 405 and err.value.headers["Allow"] == "DELETE, GET, PATCH"
     for path in ("/api/v1/services/abc", "/api/v1/services/" + "9" * 19, "/api/v1/nothing",
                  "/api/v1/services/1/"):
         with pytest.raises(RequestError) as err:

@@ -152,7 +152,7 @@ def test_unknown_path_and_method(world: World) -> None:
     world.refused("GET", "/api/v1/services/abc", "acme", status=404)
     world.refused("GET", "/api/v1/services/" + "9" * 40, "acme", status=404)
     response = world.call("PUT", "/api/v1/services/1", "acme", {})
-    assert response.status_code == 405 and response.headers["Allow"] == "DELETE, GET"
+    assert response.status_code == 405 and response.headers["Allow"] == "DELETE, GET, PATCH"
     assert response.json["error"]["code"] == "method_not_allowed"
 
 
