@@ -69,9 +69,10 @@ def intent(service: Row, vlan: int, rows: list[Row]) -> ServiceIntent:
                        for m in rows))
 
 
-def refresh(conn: Connection, ctx: Context, service_id: int) -> None:
+def refresh(conn: Connection, ctx: Context, service_id: int, **also: Any) -> None:
     """After members left, failed or were fulfilled: shrink reservations, free the
-    VLAN below two live members, and set the state from the provisioned count.
+    VLAN below two live members, and set the state from the provisioned count
+    (with the columns in `also`, in the same statement).
 
     A leaving member (a switch has yet to confirm its rules are gone) keeps the
     VLAN and its link reservations; a torn-down service frees them once none is left."""
@@ -87,6 +88,8 @@ def refresh(conn: Connection, ctx: Context, service_id: int) -> None:
                 vlans.release(conn, service["vlan"], ctx.clock())
                 conn.execute(update(services).where(services.c.id == service_id)
                              .values(vlan=None))
+        if also:
+            conn.execute(update(services).where(services.c.id == service_id).values(**also))
         return
     if service["kind"] == SECURE_BANDWIDTH:
         capacity.reserve(conn, service_id, capacity.hose(
@@ -103,7 +106,7 @@ def refresh(conn: Connection, ctx: Context, service_id: int) -> None:
             rows = [{**m, "state": ACCEPTED} for m in rows]
     provisioned = sum(1 for m in rows if m["state"] == PROVISIONED)
     values["state"] = ACTIVE if provisioned >= 2 else PENDING
-    conn.execute(update(services).where(services.c.id == service_id).values(**values))
+    conn.execute(update(services).where(services.c.id == service_id).values(**values, **also))
 
 
 @dataclass
@@ -208,9 +211,7 @@ def finish_members(ctx: Context, actor: Any, rollout: Rollout | None,
                 conn.execute(update(members).where(
                     members.c.id.in_([m["id"] for m in accepted]), members.c.state == ACCEPTED)
                     .values(state=PROVISIONED))
-                conn.execute(update(services).where(services.c.id == service_id)
-                             .values(provisioning=result.switches))
-                refresh(conn, ctx, service_id)
+                refresh(conn, ctx, service_id, provisioning=result.switches)
                 for m in accepted:
                     record(conn, ctx, actor, "member_provisioned", service_id, m["party"],
                            interface=m["interface"], vlan=vlan)
