@@ -472,10 +472,9 @@ def drive(ctx: Context, service_id: int) -> None:
     service's revision read here is applied, which wakes whoever waits for it."""
     with ctx.lock:
         with ctx.store.read() as conn:
-            service, rows = state_of(conn, service_id)
-            leaving = conn.execute(select(members.c.id).where(
-                members.c.service_id == service_id, members.c.state == LEAVING)
-                .limit(1)).first() is not None
+            service, everyone = service_row(conn, service_id), member_rows(conn, service_id)
+        rows = [m for m in everyone if m["state"] in LIVE_MEMBER_STATES]
+        leaving = any(m["state"] == LEAVING for m in everyone)
         rollout = start(ctx, service_id, read=(service, rows))
     revision, recorded = service["revision"], False
     if rollout is not None and rollout.rows:
