@@ -1,18 +1,24 @@
 // The metroshare web UI: log in with a token, see the metro tree and your
-// services, create / offer / accept / decline / leave / tear down. It only
-// calls the REST API; every rule is the controller's. Polls every 2 s.
+// services, create / offer / accept / decline / leave / tear down, from the
+// forms or by picking on the tree (an interface, an offer, a service opens a
+// prompt beside it). The provider manages parties, accounts, services and
+// work orders. It only calls the REST API; every rule is the controller's.
+// Polls every 2 s.
 "use strict";
 
 import { drawPicture } from "/ui/picture.js";
 
 const API = "/api/v1";
 const POLL_MS = 2000;
+const ETHERNET_KINDS = ["ethernet-channel", "secure-bandwidth"];
 const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem("metroshare-token");
 let me = null;          // own party view, null for the admin
 let timer = null;
 let serviceNames = {};  // service id -> name, to say which service holds an interface
 const shown = new Map(); // panel id -> JSON last drawn, so polling keeps selections
+let latest = { services: [], offers: [] }; // a party's lists as last read, for the prompt
+let picked = null;      // what the user picked on the tree: { kind, key }, or null
 
 async function request(method, url, body) {
   const init = { method, headers: { Authorization: `Bearer ${token}`, Accept: "application/json" } };
@@ -55,10 +61,12 @@ function say(text, isError) {
 }
 
 // Runs a user action, reports its outcome and refreshes at once.
+// A success also closes the prompt it came from.
 async function act(label, fn) {
   try {
     const result = await fn();
     say(typeof result === "string" ? result : `${label}: done`, false);
+    closePrompt();
   } catch (err) {
     say(`${label}: ${err.message}`, true);
   }
@@ -115,7 +123,7 @@ function interfaceOptions(names) {
 }
 
 function interfaceSelect() {
-  return el("select", { class: "iface iface-choice", "aria-label": "interface" }, ...interfaceOptions(serviceNames));
+  return el("select", { class: "iface iface-choice" }, ...interfaceOptions(serviceNames));
 }
 
 // "untagged / customer VLAN" and the VLAN ID, as in the forms of index.html.
@@ -161,26 +169,52 @@ function serviceCard(s) {
                                   : ""])));
   if (s.state === "deleted") return card;
   if (owner) {
-    const party = el("input", { placeholder: "party name", class: "offer-party" });
-    card.append(el("div", { class: "actions" }, party,
-      button("Offer", () => act("Offer", async () => {
-        await api("POST", `/services/${s.id}/offers`, { party: party.value.trim() });
-        return `Offered ${s.name} to ${party.value.trim()}`;
-      })),
+    if (ETHERNET_KINDS.includes(s.kind)) card.append(changeForm(s));
+    card.append(offerForm(s), el("div", { class: "actions" },
       button("Invitation code", () => act("Invitation", async () => {
         const offer = await api("POST", `/services/${s.id}/offers`, {});
         return `Invitation code for ${s.name} (shown once): ${offer.code}`;
       })),
-      button("Tear down", () => {
-        if (confirm(`Tear down ${s.name}? Its flows are removed for every member.`)) {
-          act("Tear down", () => api("DELETE", `/services/${s.id}`));
-        }
-      })));
+      tearDownButton(s)));
   } else {
     card.append(el("div", { class: "actions" }, button("Leave", () => act("Leave",
       () => api("DELETE", `/services/${s.id}/members/${encodeURIComponent(me.name)}`)))));
   }
   return card;
+}
+
+// "Offer to" a party by name.
+function offerForm(s) {
+  const party = el("input", { placeholder: "party name", class: "offer-party", required: "", maxlength: "64" });
+  const submit = (ev) => {
+    ev.preventDefault();
+    act("Offer", async () => {
+      await api("POST", `/services/${s.id}/offers`, { party: party.value.trim() });
+      return `Offered ${s.name} to ${party.value.trim()}`;
+    });
+  };
+  return el("form", { class: "actions offer-form", onsubmit: submit },
+    el("label", {}, "Offer to ", party), el("button", { type: "submit" }, "Offer"));
+}
+
+// The owner renames a live ethernet service or changes its bandwidth; only what changed is sent.
+function changeForm(s) {
+  const name = el("input", { name: "name", value: s.name, required: "", maxlength: "64" });
+  const bandwidth = el("input", { name: "bandwidth", type: "number", min: "1", step: "1", required: "",
+                                  value: s.attributes.bandwidth_mbps ?? "" });
+  const submit = (ev) => {
+    ev.preventDefault();
+    const body = {};
+    if (name.value.trim() !== s.name) body.name = name.value.trim();
+    if (Number(bandwidth.value) !== s.attributes.bandwidth_mbps) body.attributes = { bandwidth_mbps: Number(bandwidth.value) };
+    act("Change", async () => {
+      const changed = await api("PATCH", `/services/${s.id}`, body);
+      return `Changed ${changed.name}: ${changed.attributes.bandwidth_mbps} Mb/s`;
+    });
+  };
+  return el("form", { class: "actions change-form", onsubmit: submit },
+    el("label", {}, "Name ", name), el("label", {}, "Bandwidth (Mb/s) ", bandwidth),
+    el("button", { type: "submit" }, "Change"));
 }
 
 function offerRow(o) {
@@ -191,7 +225,7 @@ function offerRow(o) {
   if (incoming) {
     const select = interfaceSelect();
     const vlan = vlanChoice();
-    row.append(el("div", { class: "actions" }, select, vlan,
+    row.append(el("div", { class: "actions" }, el("label", {}, "Interface ", select), vlan,
       button("Accept", () => act("Accept", async () => {
         const accepted = await api("POST", `/offers/${o.id}/accept`, { interface: select.value, ...vlanBody(vlan) });
         return `Accepted: ${accepted.service.name} is ${accepted.service.state}`;
@@ -212,28 +246,109 @@ function fillInterfaces({ names }) {
   }
 }
 
-const ETHERNET_KINDS = ["ethernet-channel", "secure-bandwidth"];
-
 function fillKinds(kinds) {
-  const select = document.querySelector("#create-form select[name=kind]");
+  const form = $("create-form");
+  const select = form.elements.kind;
   const keep = select.value;
   select.replaceChildren(...kinds.map((k) => el("option", { value: k }, k)));
   if (kinds.includes(keep)) select.value = keep;
-  showKindFields();
+  showKindFields(form);
 }
 
 // Ethernet kinds take a type and a bandwidth; utility kinds a quantity, unit and location.
-function showKindFields() {
-  const ethernet = ETHERNET_KINDS.includes(document.querySelector("#create-form select[name=kind]").value);
-  $("ethernet-fields").hidden = !ethernet;
-  $("utility-fields").hidden = ethernet;
-  $("create-vlan").hidden = !ethernet; // only ethernet services take a customer VLAN
+function showKindFields(form) {
+  const ethernet = ETHERNET_KINDS.includes(form.elements.kind.value);
+  form.querySelector(".ethernet-fields").hidden = !ethernet;
+  form.querySelector(".utility-fields").hidden = ethernet;
+  form.querySelector(".vlan-choice").hidden = !ethernet; // only ethernet services take a customer VLAN
+}
+
+function submitCreate(ev) {
+  ev.preventDefault();
+  const form = ev.target;
+  const f = form.elements;
+  const attributes = ETHERNET_KINDS.includes(f.kind.value)
+    ? { type: f.type.value, bandwidth_mbps: Number(f.bandwidth.value) }
+    : { quantity: Number(f.quantity.value), unit: f.unit.value.trim(), location: f.location.value.trim() };
+  act("Create", async () => {
+    const service = await api("POST", "/services", {
+      name: f.name.value.trim(), kind: f.kind.value, interface: f.interface.value, attributes,
+      ...vlanBody(form.querySelector(".vlan-choice")) });
+    f.name.value = "";
+    return `Created ${service.name} (#${service.id}), state ${service.state}`;
+  });
+}
+
+// The create form of the page, fresh, on interface `i`: a customer VLAN is proposed
+// when a service already holds it untagged.
+function createPrompt(i) {
+  const form = $("create-form").cloneNode(true);
+  for (const node of [form, ...form.querySelectorAll("[id]")]) node.removeAttribute("id");
+  form.reset();
+  form.elements.interface.value = i.name;
+  form.querySelector(".vlan-choice select[name=vlan_mode]").value = i.service === null ? "untagged" : "tagged";
+  syncVlanChoice(form.querySelector(".vlan-choice"));
+  showKindFields(form);
+  form.addEventListener("submit", submitCreate);
+  return form;
+}
+
+// What a pick on the tree opens: a title, the object it is about, and how to draw it.
+function promptFor({ kind, key }) {
+  if (kind === "interface") {
+    const i = me.interfaces.find((x) => x.name === key);
+    return i && { title: `New service on ${i.name}`, data: i, draw: createPrompt };
+  }
+  if (kind === "offer") {
+    const o = latest.offers.find((x) => String(x.id) === key && x.state === "pending");
+    return o && { title: `Offer of ${o.service_name} from ${o.owner}`, data: o, draw: offerRow };
+  }
+  const s = latest.services.find((x) => String(x.id) === key && x.state !== "deleted");
+  return s && { title: `Service ${s.name}`, data: s, draw: serviceCard };
+}
+
+// Draws the prompt of the pick, again only when its object changed; closes it when that is gone.
+function showPrompt() {
+  const found = picked && promptFor(picked);
+  if (!found) { closePrompt(); return; }
+  $("prompt").hidden = false;
+  panel("prompt", [picked, found.data], () => {
+    $("prompt-title").textContent = found.title;
+    $("prompt-body").replaceChildren(found.draw(found.data));
+  });
+}
+
+function closePrompt() {
+  picked = null;
+  shown.delete("prompt");
+  $("prompt").hidden = true;
+  $("prompt-body").replaceChildren();
+}
+
+// A click, or Enter / Space, on something of the tree marked `data-pick="kind:key"`.
+function pickOnTree(ev) {
+  const target = ev.target.closest("[data-pick]");
+  if (!target || !me || (ev.type === "keydown" && ev.key !== "Enter" && ev.key !== " ")) return;
+  ev.preventDefault();
+  const [kind, key] = target.getAttribute("data-pick").split(/:(.*)/s);
+  picked = { kind, key };
+  shown.delete("prompt");
+  showPrompt();
+  $("prompt").querySelector("input:not([type=hidden]), select, button")?.focus();
+}
+
+// Redraws the picture; the element of the tree that had the focus keeps it.
+function redrawPicture(...args) {
+  const focused = document.activeElement?.closest?.("#picture [data-pick]")?.getAttribute("data-pick");
+  drawPicture($("picture"), ...args);
+  if (focused) $("picture").querySelector(`[tabindex][data-pick="${CSS.escape(focused)}"]`)?.focus();
 }
 
 async function refreshParty() {
   const [party, services, offers, topology] = await Promise.all([
     api("GET", "/me"), apiList("/services"), apiList("/offers"), api("GET", "/topology")]);
   me = party;
+  latest = { services, offers };
   serviceNames = Object.fromEntries(services.map((s) => [s.id, s.name]));
   $("who").textContent = `${me.name} (account ${me.account.status})`;
   const held = { interfaces: me.interfaces, names: serviceNames };
@@ -243,8 +358,116 @@ async function refreshParty() {
   panel("kinds", me.account.service_kinds, fillKinds);
   panel("services", services, (list) => list.length ? list.map(serviceCard) : el("p", {}, "No services yet."));
   panel("offers", offers, (list) => list.length ? list.map(offerRow) : el("p", {}, "No offers."));
-  panel("picture", { topology, services, ifaces: me.interfaces },
-        () => drawPicture($("picture"), topology, services, me.interfaces, me.name));
+  const incoming = offers.filter((o) => o.state === "pending" && o.party === me.name && o.owner !== me.name);
+  panel("picture", { topology, services, ifaces: me.interfaces, incoming },
+        () => redrawPicture(topology, services, me.interfaces, me.name, incoming));
+  showPrompt();
+}
+
+// Interfaces of a party as the table shows them: "h1@acc1:2 (untagged: #3)".
+function interfacesText(p) {
+  return p.interfaces.map((i) => `${i.name}@${i.switch}:${i.port}${holdings(i).length ? ` (${holdingText(i, {})})` : ""}`).join(", ");
+}
+
+// Edit, suspend or resume, and a new token (shown once; the old one stops working).
+function partyActions(p) {
+  const suspended = p.account.status === "suspended";
+  const status = suspended ? "active" : "suspended";
+  return el("div", { class: "actions" },
+    button("Edit", () => editParty(p)),
+    button(suspended ? "Resume" : "Suspend", () => act(suspended ? "Resume" : "Suspend", async () => {
+      await api("PATCH", `/parties/${p.id}`, { account: { status } });
+      return `${p.name} is ${status}`;
+    })),
+    button("New token", () => {
+      if (!confirm(`Issue a new token for ${p.name}? Its current token stops working.`)) return;
+      act("New token", async () => `New token for ${p.name} (shown once): ${(await api("POST", `/parties/${p.id}/token`)).token}`);
+    }));
+}
+
+// One interface of the party form; `i` is a party view's interface, or {} for a new one.
+function interfaceRow(i) {
+  const field = (label, name, attrs, value) => el("label", {}, `${label} `, el("input", { name, value: value ?? "", ...attrs }));
+  const row = el("fieldset", { class: "iface-row" }, el("legend", {}, i.name ? `Interface ${i.name}` : "New interface"),
+    field("Name", "iface_name", { required: "", maxlength: "64", pattern: "[A-Za-z0-9][A-Za-z0-9_.\\-]*" }, i.name),
+    field("Switch", "switch", { required: "", list: "switch-names" }, i.switch),
+    field("Port", "port", { required: "", type: "number", min: "1", step: "1" }, i.port),
+    field("MAC", "mac", { required: "", pattern: "[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", placeholder: "00:00:00:00:00:01" }, i.mac),
+    field("Location", "location", { maxlength: "200" }, i.location));
+  row.append(button("Remove interface", () => row.remove()));
+  return row;
+}
+
+function interfaceBody(row) {
+  const value = (name) => row.querySelector(`[name=${name}]`).value.trim();
+  return { name: value("iface_name"), switch: value("switch"), port: Number(value("port")), mac: value("mac"),
+           location: value("location") };
+}
+
+// The account and the interfaces of the party form, as POST and PATCH /parties take them.
+function partyBody(form) {
+  const f = form.elements;
+  return {
+    account: { status: f.status.value, max_bandwidth_mbps: Number(f.max_bandwidth_mbps.value),
+               max_channels: Number(f.max_channels.value),
+               service_kinds: [...form.querySelectorAll("input[name=kind]:checked")].map((c) => c.value) },
+    interfaces: [...form.querySelectorAll(".iface-row")].map(interfaceBody),
+  };
+}
+
+// The party form edits party `p`, or creates a party when `p` is null.
+function setPartyForm(p) {
+  const form = $("party-form");
+  const f = form.elements;
+  form.reset();
+  form.dataset.party = p ? p.id : "";
+  f.name.readOnly = !!p;
+  $("party-form-title").textContent = p ? `Edit ${p.name}` : "Create a party";
+  f.save.textContent = p ? "Save" : "Create party";
+  f.cancel.hidden = !p;
+  $("iface-rows").replaceChildren(...(p ? p.interfaces : [{}]).map(interfaceRow));
+  if (!p) return;
+  f.name.value = p.name;
+  f.status.value = p.account.status;
+  f.max_bandwidth_mbps.value = p.account.max_bandwidth_mbps;
+  f.max_channels.value = p.account.max_channels;
+  for (const box of form.querySelectorAll("input[name=kind]")) box.checked = p.account.service_kinds.includes(box.value);
+}
+
+function editParty(p) {
+  setPartyForm(p);
+  $("party-form").scrollIntoView({ block: "nearest" });
+  $("party-form").elements.status.focus();
+}
+
+function submitParty(ev) {
+  ev.preventDefault();
+  const form = ev.target;
+  const id = form.dataset.party;
+  const body = partyBody(form);
+  act(id ? "Save" : "Create party", async () => {
+    if (id) {
+      const saved = await api("PATCH", `/parties/${id}`, body);
+      setPartyForm(null);
+      return `Saved ${saved.name}`;
+    }
+    const created = await api("POST", "/parties", { name: form.elements.name.value.trim(), ...body });
+    setPartyForm(null);
+    return `Created ${created.name}; its token (shown once): ${created.token}`;
+  });
+}
+
+function tearDownButton(s) {
+  return button("Tear down", () => {
+    if (confirm(`Tear down ${s.name}? Its flows are removed for every member.`)) {
+      act("Tear down", () => api("DELETE", `/services/${s.id}`));
+    }
+  });
+}
+
+// "quantity: 40, unit: kWh": attributes that wrap in a narrow cell.
+function attributesText(attributes) {
+  return Object.entries(attributes).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ");
 }
 
 async function refreshAdmin() {
@@ -252,23 +475,25 @@ async function refreshAdmin() {
     apiList("/parties"), apiList("/services"), api("GET", "/events"), api("GET", "/topology"),
     apiList("/orders")]);
   $("who").textContent = "provider (admin)";
-  panel("parties", parties, (list) => table(["name", "account", "kinds", "Mb/s", "channels", "interfaces"],
+  panel("parties", parties, (list) => table(["name", "account", "kinds", "Mb/s", "channels", "interfaces", ""],
     list.map((p) => [p.name, badge(p.account.status), p.account.service_kinds.join(", "),
-      String(p.account.max_bandwidth_mbps), String(p.account.max_channels),
-      p.interfaces.map((i) => `${i.name}@${i.switch}:${i.port}${holdings(i).length ? ` (${holdingText(i, {})})` : ""}`).join(", ")])));
+      String(p.account.max_bandwidth_mbps), String(p.account.max_channels), interfacesText(p), partyActions(p)])));
+  panel("switch-names", topology.switches.map((s) => s.name),
+        (names) => names.map((name) => el("option", { value: name })));
   panel("switches", topology.switches, (list) => table(["name", "role", "dpid", "state"],
     list.map((s) => [s.name, s.role, String(s.dpid), badge(s.connected ? "connected" : "disconnected")])));
-  panel("admin-services", services, (list) => table(["id", "name", "owner", "kind", "vlan", "state", "members"],
+  panel("admin-services", services, (list) => table(["id", "name", "owner", "kind", "vlan", "state", "members", ""],
     list.map((s) => [String(s.id), s.name, s.owner, s.kind, String(s.vlan ?? "-"), badge(s.state),
-      s.members.map((m) => `${m.party}/${m.interface}${m.ce_vlan ? ` VLAN ${m.ce_vlan}` : ""} ${m.state}`).join(", ")])));
+      s.members.map((m) => `${m.party}/${m.interface}${m.ce_vlan ? ` VLAN ${m.ce_vlan}` : ""} ${m.state}`).join(", "),
+      s.state === "deleted" ? "" : tearDownButton(s)])));
   panel("orders", orders, (list) => list.length ? table(["id", "service", "party", "kind", "attributes", "state", ""],
-    list.map((o) => [String(o.id), String(o.service_id), o.party, o.kind, JSON.stringify(o.attributes), badge(o.state),
+    list.map((o) => [String(o.id), String(o.service_id), o.party, o.kind, attributesText(o.attributes), badge(o.state),
       o.state === "open" ? button("Fulfil", () => act("Fulfil", () => api("PATCH", `/orders/${o.id}`, { state: "fulfilled" }))) : ""]))
     : el("p", {}, "No work orders."));
   panel("events", events.slice(0, 200), (list) => table(["#", "at", "actor", "action", "service", "party", "detail"],
     list.map((e) => [String(e.id), e.at, e.actor, e.action, String(e.service_id ?? ""), e.party ?? "",
       JSON.stringify(e.detail)])));
-  panel("picture", { topology, services }, () => drawPicture($("picture"), topology, services, [], null));
+  panel("picture", { topology, services }, () => redrawPicture(topology, services, [], null));
 }
 
 async function refresh() {
@@ -296,6 +521,7 @@ async function login(candidate) {
   $("logout").hidden = false;
   $("party-view").hidden = !me;
   $("admin-view").hidden = !!me;
+  $("picture-hint").hidden = !me;
   say("", false);
   await refresh();
   clearInterval(timer);
@@ -304,6 +530,7 @@ async function login(candidate) {
 
 function logout(reason) {
   clearInterval(timer);
+  closePrompt();
   token = null;
   me = null;
   sessionStorage.removeItem("metroshare-token");
@@ -320,20 +547,14 @@ $("login-form").addEventListener("submit", (ev) => {
   $("token").value = "";
 });
 $("logout").addEventListener("click", () => logout());
-$("create-form").addEventListener("submit", (ev) => {
-  ev.preventDefault();
-  const f = ev.target.elements;
-  const attributes = ETHERNET_KINDS.includes(f.kind.value)
-    ? { type: f.type.value, bandwidth_mbps: Number(f.bandwidth.value) }
-    : { quantity: Number(f.quantity.value), unit: f.unit.value.trim(), location: f.location.value.trim() };
-  act("Create", async () => {
-    const service = await api("POST", "/services", {
-      name: f.name.value.trim(), kind: f.kind.value, interface: f.interface.value, attributes, ...vlanBody($("create-vlan")) });
-    f.name.value = "";
-    return `Created ${service.name} (#${service.id}), state ${service.state}`;
-  });
-});
-document.querySelector("#create-form select[name=kind]").addEventListener("change", showKindFields);
+$("create-form").addEventListener("submit", submitCreate);
+$("picture").addEventListener("click", pickOnTree);
+$("picture").addEventListener("keydown", pickOnTree);
+$("prompt-close").addEventListener("click", closePrompt);
+$("prompt").addEventListener("keydown", (ev) => { if (ev.key === "Escape") closePrompt(); });
+$("party-form").addEventListener("submit", submitParty);
+$("party-form").elements.cancel.addEventListener("click", () => setPartyForm(null));
+$("add-iface").addEventListener("click", () => $("iface-rows").append(interfaceRow({})));
 $("redeem-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const f = ev.target.elements;
@@ -348,6 +569,9 @@ $("redeem-form").addEventListener("submit", (ev) => {
 
 document.addEventListener("change", (ev) => {
   if (ev.target.matches(".vlan-choice select[name=vlan_mode]")) syncVlanChoice(ev.target.closest(".vlan-choice"));
+  if (ev.target.matches("form select[name=kind]")) showKindFields(ev.target.form);
 });
+
+setPartyForm(null);
 
 if (token) login(token);

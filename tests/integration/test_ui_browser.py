@@ -1,7 +1,9 @@
 """The web UI in Debian's Chromium, on the real controller with the Mininet metro tree:
 A creates a point-to-point service and offers it to B; B accepts; the picture shows
 the service active, and A's host pings B's. Two services share one interface by
-customer VLAN (EVPL). Screenshots go to artifacts/."""
+customer VLAN (EVPL). A whole party flow goes through the picture (interface, service
+and offer prompts), and the provider manages parties, tokens, work orders and services.
+Screenshots go to artifacts/."""
 
 from __future__ import annotations
 
@@ -203,6 +205,107 @@ def test_two_services_on_one_interface_by_customer_vlan(browser, metro) -> None:
     assert [e for e in c.errors if "status of 409" not in e] == [] and d.errors == []
 
 
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"ui-{name}.png"), full_page=True)
+
+
+def pings(net, source: str, address: str) -> bool:
+    return " 0% packet loss" in net.get(source).cmd(f"ping -c2 -W2 {address}")
+
+
+def test_party_flow_through_the_picture(browser, metro) -> None:
+    """Echo creates a multipoint service by picking its interface on the tree (with the
+    keyboard), offers it to foxtrot and makes an invitation code by picking the service;
+    foxtrot sees the offer on its tree and accepts it there; golf redeems the code. All
+    three hosts ping each other; echo renames the service and changes its bandwidth
+    (a refusal shown first), then tears it down from the picture."""
+    server, net = metro
+    ARTIFACTS.mkdir(exist_ok=True)
+    echo = server.party("echo", [("echo-h2", "acc1", 3, "00:00:00:00:00:02")])
+    foxtrot = server.party("foxtrot", [("foxtrot-h7", "acc4", 2, "00:00:00:00:00:07")])
+    golf = server.party("golf", [("golf-h5", "acc3", 2, "00:00:00:00:00:05")])
+
+    e = log_in(browser, server, echo)
+    port = "#picture g.port.mine.free[data-pick='interface:echo-h2']"
+    e.focus(port)
+    e.keyboard.press("Enter")
+    e.wait_for_selector("#prompt-title:text-is('New service on echo-h2')")
+    assert e.input_value("#prompt select[name=interface]") == "echo-h2"
+    e.keyboard.type("picture-lan")  # the prompt's first field has the focus
+    e.select_option("#prompt select[name=type]", "multipoint-to-multipoint")
+    shot(e, "picture-1-create-prompt")
+    e.press("#prompt input[name=name]", "Enter")
+    e.wait_for_selector("#message.ok:has-text('Created picture-lan')")
+    assert e.is_hidden("#prompt")
+
+    # The owner picks its service on the tree: offer to a party, and an invitation code.
+    overlay = e.locator("#picture g.service[data-service=picture-lan] line.overlay").first
+    overlay.click()
+    e.wait_for_selector("#prompt-title:text-is('Service picture-lan')")
+    e.fill("#prompt input.offer-party", "foxtrot")
+    shot(e, "picture-2-service-prompt")
+    e.click("#prompt button:text-is('Offer')")
+    e.wait_for_selector("#message.ok:has-text('Offered picture-lan to foxtrot')")
+    overlay.click()
+    e.click("#prompt button:text-is('Invitation code')")
+    message = e.wait_for_selector("#message.ok:has-text('Invitation code for picture-lan')")
+    code = message.inner_text().rsplit(": ", 1)[1].strip()
+
+    # The addressee finds the offer on its tree, opens it there and accepts with its interface.
+    f = log_in(browser, server, foxtrot)
+    tag = f.wait_for_selector("#picture g.offer-tag:has-text('picture-lan from echo')")
+    shot(f, "picture-3-offer-on-tree")
+    tag.click()
+    f.wait_for_selector("#prompt-title:text-is('Offer of picture-lan from echo')")
+    f.select_option("#prompt select.iface", "foxtrot-h7")
+    shot(f, "picture-4-offer-prompt")
+    f.click("#prompt button:text-is('Accept')")
+    f.wait_for_selector("#message.ok:has-text('Accepted: picture-lan')")
+    f.wait_for_selector("#picture g.offer-tag", state="detached")
+
+    g = log_in(browser, server, golf)
+    g.fill("#redeem-form input[name=code]", code)
+    g.select_option("#redeem-form select[name=interface]", "golf-h5")
+    g.click("#redeem-form button[type=submit]")
+    g.wait_for_selector("#message.ok:has-text('Joined picture-lan')")
+
+    e.wait_for_selector("#picture g.legend[data-service=picture-lan][data-state=active]",
+                        timeout=10_000)
+    e.wait_for_selector(".card[data-service=picture-lan] tr:has-text('golf') .badge.provisioned",
+                        timeout=10_000)
+    shot(e, "picture-5-active")
+    assert pings(net, "h2", "10.0.0.7") and pings(net, "h2", "10.0.0.5")
+    assert pings(net, "h7", "10.0.0.5")
+    assert " 0 received" in net.get("h2").cmd("ping -c1 -W1 10.0.0.4")  # not a member
+
+    # The owner's service view: more than the account allows is refused and said so,
+    # then a new name and bandwidth; the service keeps carrying traffic.
+    legend = "#picture g.legend[data-service=picture-lan]"
+    e.focus(legend)
+    e.keyboard.press("Enter")
+    e.fill("#prompt input[name=bandwidth]", "5000")
+    e.click("#prompt button:text-is('Change')")
+    e.wait_for_selector("#message.error:has-text('Change:')")
+    e.fill("#prompt input[name=name]", "picture-lan-2")
+    e.fill("#prompt input[name=bandwidth]", "50")
+    e.click("#prompt button:text-is('Change')")
+    e.wait_for_selector("#message.ok:has-text('Changed picture-lan-2: 50 Mb/s')")
+    f.wait_for_selector("#picture g.legend[data-service=picture-lan-2][data-state=active]",
+                        timeout=10_000)
+    shot(e, "picture-6-changed")
+    assert pings(net, "h7", "10.0.0.2")
+
+    e.locator("#picture g.service[data-service=picture-lan-2] line.overlay").first.click()
+    e.once("dialog", lambda dialog: dialog.accept())
+    e.click("#prompt button:text-is('Tear down')")
+    e.wait_for_selector(".card[data-service=picture-lan-2] .badge.deleted")
+    f.wait_for_selector("#picture g.legend[data-service=picture-lan-2]", state="detached",
+                        timeout=10_000)
+    assert " 0 received" in net.get("h2").cmd("ping -c1 -W1 10.0.0.7")
+    assert [x for x in e.errors if "status of 409" not in x] == []
+    assert f.errors == [] and g.errors == []
+
+
 def test_admin_view(browser, server: Controller) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page = log_in(browser, server, "integration-admin-token")
@@ -222,3 +325,108 @@ def test_wrong_token_stays_on_the_login(browser, server: Controller) -> None:
     page.click("#login-form button[type=submit]")
     page.wait_for_selector("#message.error:has-text('Unknown token')")
     assert page.is_hidden("#main")
+
+
+def no_overlap(page, selector: str) -> bool:
+    """No two of the matched SVG elements' boxes intersect."""
+    return page.evaluate("""(selector) => {
+        const boxes = [...document.querySelectorAll(selector)]
+            .map((n) => n.getBoundingClientRect());
+        return boxes.every((a, i) => boxes.slice(i + 1).every((b) =>
+            a.right <= b.left || b.right <= a.left || a.bottom <= b.top || b.bottom <= a.top));
+    }""", selector)
+
+
+def test_admin_manages_parties_orders_and_services(browser, server: Controller) -> None:
+    """The provider creates a party with an interface, suspends and resumes it, edits
+    it, gives it a new token (the old one is refused), fulfils a work order of a utility
+    service and tears that service down; its tables stay within their panels."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = log_in(browser, server, ADMIN)
+    page.fill("#party-form input[name=name]", "hotel")
+    page.check("#party-form input[name=kind][value=electric-power]")
+    page.fill("#party-form input[name=max_channels]", "3")
+    row = "#iface-rows .iface-row"
+    page.fill(f"{row} input[name=iface_name]", "hotel-h4")
+    page.fill(f"{row} input[name=switch]", "acc2")
+    page.fill(f"{row} input[name=port]", "3")
+    page.fill(f"{row} input[name=mac]", "00:00:00:00:00:04")
+    shot(page, "admin-1-create-party")
+    page.click("#party-form button:text-is('Create party')")
+    message = page.wait_for_selector("#message.ok:has-text('Created hotel')")
+    first_token = message.inner_text().rsplit(": ", 1)[1].strip()
+    hotel = "#parties tr:has(td:text-is('hotel'))"
+    page.wait_for_selector(f"{hotel} td:has-text('hotel-h4@acc2:3')")
+    me = server.call("GET", "/api/v1/me", first_token).json()
+    assert me["account"]["service_kinds"] == ["ethernet-channel", "electric-power"]
+    assert me["account"]["max_channels"] == 3
+
+    page.click(f"{hotel} button:text-is('Suspend')")
+    page.wait_for_selector(f"{hotel} .badge.suspended")
+    assert server.call("GET", "/api/v1/me", first_token).json()["account"]["status"] == "suspended"
+    shot(page, "admin-2-suspended")
+    page.click(f"{hotel} button:text-is('Resume')")
+    page.wait_for_selector(f"{hotel} .badge.active")
+    assert server.call("GET", "/api/v1/me", first_token).json()["account"]["status"] == "active"
+
+    # Edit: the account and the interfaces, a second one added.
+    page.click(f"{hotel} button:text-is('Edit')")
+    page.wait_for_selector("#party-form-title:text-is('Edit hotel')")
+    page.fill("#party-form input[name=max_channels]", "4")
+    page.click("#add-iface")
+    new_row = f"{row}:nth-child(2)"
+    page.fill(f"{new_row} input[name=iface_name]", "hotel-meter")
+    page.fill(f"{new_row} input[name=switch]", "acc2")
+    page.fill(f"{new_row} input[name=port]", "7")
+    page.fill(f"{new_row} input[name=mac]", "00:00:00:00:00:44")
+    page.fill(f"{new_row} input[name=location]", "basement")
+    page.click("#party-form button:text-is('Save')")
+    page.wait_for_selector("#message.ok:has-text('Saved hotel')")
+    page.wait_for_selector(f"{hotel} td:has-text('hotel-meter@acc2:7')")
+    me = server.call("GET", "/api/v1/me", first_token).json()
+    assert me["account"]["max_channels"] == 4
+    assert [(i["name"], i["location"]) for i in me["interfaces"]] == [
+        ("hotel-h4", ""), ("hotel-meter", "basement")]
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(f"{hotel} button:text-is('New token')")
+    message = page.wait_for_selector("#message.ok:has-text('New token for hotel')")
+    token = message.inner_text().rsplit(": ", 1)[1].strip()
+    assert server.call("GET", "/api/v1/me", first_token).status_code == 401
+    assert server.call("GET", "/api/v1/me", token).json()["name"] == "hotel"
+
+    # A utility service: hotel's meter joined by india by invitation; their work orders.
+    india = server.call("POST", "/api/v1/parties", ADMIN, {
+        "name": "india", "account": {"status": "active", "service_kinds": ["electric-power"],
+                                     "max_bandwidth_mbps": 0, "max_channels": 2},
+        "interfaces": [{"name": "india-meter", "switch": "acc3", "port": 7,
+                        "mac": "00:00:00:00:00:66"}]}).json()["token"]
+    power = server.api(token).call("POST", "/services", {
+        "name": "hotel-power", "kind": "electric-power", "interface": "hotel-meter",
+        "attributes": {"quantity": 40, "unit": "kWh", "location": "basement"}})
+    code = server.api(token).call("POST", f"/services/{power['id']}/offers", {})["code"]
+    server.api(india).call("POST", "/invitations/accept",
+                           {"code": code, "interface": "india-meter"})
+    order = "#orders tr:has(td:text-is('india'))"
+    page.wait_for_selector(f"{order} .badge.open")
+    shot(page, "admin-3-work-order")
+    page.click(f"{order} button:text-is('Fulfil')")
+    page.wait_for_selector(f"{order} .badge.fulfilled")
+    fulfilled = [o for o in server.api().call("GET", "/orders") if o["party"] == "india"]
+    assert [o["state"] for o in fulfilled] == ["fulfilled"]
+
+    service = "#admin-services tr:has(td:text-is('hotel-power'))"
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(f"{service} button:text-is('Tear down')")
+    page.wait_for_selector(f"{service} .badge.deleted")
+    assert server.api(token).call("GET", f"/services/{power['id']}")["state"] == "deleted"
+
+    # Nothing overflows: the page, each panel, the legend's entries.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    overflowing = page.evaluate("""[...document.querySelectorAll('#admin-view > section')]
+        .filter((s) => s.scrollWidth > s.clientWidth)
+        .map((s) => s.querySelector('h2').textContent)""")
+    assert overflowing == []
+    assert no_overlap(page, "#picture g.legend")
+    shot(page, "admin-4-done")
+    assert [e for e in page.errors if "status of 403" not in e] == []
