@@ -12,11 +12,9 @@ API workers this process also enforces the request rate (`--api-rate`).
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +24,7 @@ import eventlet
 from ryu.base import app_manager
 from ryu.lib import hub
 
+from apps.children import below_controller
 from apps.context import MetroshareContext
 from metroshare.settings import ADMIN_TOKEN_ENV, is_loopback
 from northbound import http_server
@@ -34,8 +33,6 @@ from northbound.ratelimit import RateLimited, RateLimiter
 
 IDLE_TIMEOUT_S = 60  # drops clients that open a connection and say nothing
 WORKER_CHECK_S = 1.0
-PR_SET_PDEATHSIG = 1
-WORKER_NICENESS = 5
 
 
 class RestApi(app_manager.RyuApp):
@@ -126,7 +123,7 @@ class ApiWorkers:
                     "--api-burst", str(max(1.0, s.api_burst / s.api_workers))]
         env = {**os.environ, ADMIN_TOKEN_ENV: self.admin_token}
         return subprocess.Popen(cmd, pass_fds=(self.public.fileno(),), env=env,
-                                preexec_fn=_as_worker)
+                                preexec_fn=below_controller)
 
     def _watch(self) -> None:
         while True:
@@ -149,14 +146,6 @@ class ApiWorkers:
                 proc.kill()
                 proc.wait()
         shutil.rmtree(self.private_dir, ignore_errors=True)
-
-
-def _as_worker() -> None:
-    """In the child before exec: the kernel kills it when the controller dies, and
-    it runs below the controller's priority, so reads never starve the thread
-    that answers the switches and makes the changes."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    os.nice(WORKER_NICENESS)
 
 
 class _AccessLog:

@@ -110,6 +110,20 @@ class StateGauges(Collector):
             yield gauge
 
 
+class WebhookBacklog(Collector):
+    """Webhook deliveries waiting, read from the outbox at every scrape: the delivery
+    process has its own, so its counters would not reach this page; a backlog that
+    keeps growing is a receiver that fails."""
+
+    def __init__(self, backlog: Callable[[], int]) -> None:
+        self.backlog = backlog
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily("metroshare_webhook_backlog", "Webhook deliveries neither "
+                                "made nor given up yet (each retried for an hour).",
+                                value=self.backlog())
+
+
 class _Page:
     """Several collectors read as one, in order (what `generate_latest` takes)."""
 

@@ -47,6 +47,7 @@ OFFER_STATES = (OFFER_PENDING, OFFER_ACCEPTED, DECLINED, WITHDRAWN, EXPIRED)
 # Work-order states.
 ORDER_OPEN, ORDER_FULFILLED, ORDER_CANCELLED = "open", "fulfilled", "cancelled"
 
+MAX_ID = 2**63 - 1  # the largest id either engine stores (a signed 64-bit integer)
 DEFAULT_OFFER_TTL_S = 7 * 24 * 3600
 MAX_OFFER_TTL_S = 365 * 24 * 3600
 DEFAULT_VLAN_POOL = range(2, 4095)

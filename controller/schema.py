@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -213,3 +214,33 @@ admin_token = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("token", String(128), nullable=False),
 )
+
+# Webhooks (issue 10 §3): where a party (or the provider, party_id NULL: every
+# event) has its events POSTed. A deleted one stays, inactive, for its history.
+webhooks = Table(
+    "webhooks", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("party_id", Integer, ForeignKey("parties.id"), index=True),
+    Column("url", String(2000), nullable=False),
+    Column("secret", String(200), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("active", Boolean, nullable=False),
+)
+
+# The outbox: one row per event per webhook that may see it, written in the
+# event's own transaction, so a restart loses nothing. `next_attempt_at` is NULL
+# once nothing more will be tried (delivered, given up, or the webhook deleted).
+deliveries = Table(
+    "deliveries", metadata,
+    Column("webhook_id", Integer, ForeignKey("webhooks.id"), primary_key=True),
+    Column("event_id", Integer, ForeignKey("events.id"), primary_key=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Float),
+    Column("delivered_at", Float),
+    Column("last_error", String(500)),
+)
+_PENDING_DELIVERY = text("next_attempt_at IS NOT NULL")
+# Each webhook's oldest pending delivery is the first entry of its range, however
+# long its history of delivered ones.
+Index("ix_deliveries_pending", deliveries.c.webhook_id, deliveries.c.event_id,
+      sqlite_where=_PENDING_DELIVERY, postgresql_where=_PENDING_DELIVERY)

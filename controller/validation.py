@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from typing import Any
+from urllib.parse import urlsplit
 
 from controller.errors import invalid
 from controller.model import (
@@ -254,8 +255,34 @@ def invitation(body: Any) -> tuple[str, str, int]:
             customer_vlan(body))
 
 
+def invitation_code(body: Any) -> str:
+    """The code of an invitation to preview: `{"code"}` and nothing else."""
+    return text(fields(body, "", ("code",))["code"], "code", 200)
+
+
 def order_update(body: Any) -> str:
     body = fields(body, "", ("state",))
     if body["state"] != ORDER_FULFILLED:
         raise invalid("state", f"must be '{ORDER_FULFILLED}', got {body['state']!r}")
     return ORDER_FULFILLED
+
+
+MAX_URL = 2000
+WEBHOOK_SECRET = (16, 200)  # characters: short secrets are guessable, long ones pointless
+
+
+def new_webhook(body: Any) -> tuple[str, str]:
+    """The URL (http or https, with a host) and the secret a webhook signs with."""
+    body = fields(body, "", ("url", "secret"))
+    url = text(body["url"], "url", MAX_URL)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is no number or too large
+    except ValueError as exc:
+        raise invalid("url", f"is not a URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise invalid("url", "must be an http:// or https:// URL with a host")
+    if not url.isascii() or any(c.isspace() for c in url):
+        raise invalid("url", "must be ASCII without white space (percent-encode the rest, "
+                             "and give an international host name in punycode)")
+    return url, text(body["secret"], "secret", WEBHOOK_SECRET[1], WEBHOOK_SECRET[0])

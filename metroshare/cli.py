@@ -57,6 +57,16 @@ def _instance(value: str) -> str:
     return value
 
 
+def _retry_base(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0.01 <= seconds <= 60:
+        raise argparse.ArgumentTypeError(f"expected seconds from 0.01 to 60, got {value}")
+    return seconds
+
+
 def _host_port(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     if not host:
@@ -119,6 +129,10 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--instance", type=_instance,
                    help="this controller's name among several on one PostgreSQL database "
                         "(default: HOSTNAME:API-PORT)")
+    c.add_argument("--webhook-retry-base", type=_retry_base, default=1.0, metavar="SECONDS",
+                   help="wait before a failed webhook delivery's first retry (0.01-60); the "
+                        "waits double up to 300 times this, and a delivery is given up after "
+                        "3600 times this (default 1: retried for an hour)")
 
     m = sub.add_parser("mininet", help="run the topology in Mininet")
     m.add_argument("--topology", type=Path, required=True, help="topology YAML file")
@@ -173,7 +187,8 @@ def _controller(args: argparse.Namespace) -> int:
                         tls_cert=args.tls_cert, tls_key=args.tls_key,
                         api_workers=args.api_workers, api_rate=args.api_rate,
                         api_burst=args.api_burst, insecure_http=args.insecure_http,
-                        instance=args.instance or f"{socket.gethostname()}:{args.api_port}")
+                        instance=args.instance or f"{socket.gethostname()}:{args.api_port}",
+                        webhook_retry_base=args.webhook_retry_base)
     return run_controller(settings)
 
 

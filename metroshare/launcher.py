@@ -17,7 +17,7 @@ from metroshare.settings import DatabaseInUseError, Settings, is_sqlite_path, lo
 # The Ryu applications `metroshare controller` loads, in start order.
 APPS = [
     "apps.switches",
-    "apps.provisioning", "apps.opstate", "apps.expiry",
+    "apps.provisioning", "apps.opstate", "apps.expiry", "apps.webhooks",
     "apps.rest",
 ]
 

@@ -32,6 +32,7 @@ class Settings:
     api_burst: float = 1000.0  # requests a token may send at once above the rate
     insecure_http: bool = False  # plain HTTP allowed on a non-loopback --api-host
     instance: str = ""  # this controller's name among several (default: host:api-port)
+    webhook_retry_base: float = 1.0  # seconds: the first retry's wait; the schedule scales with it
 
 
 def is_loopback(host: str) -> bool:

@@ -53,6 +53,7 @@ class NorthboundApp:
         self.switches_connected = switches_connected
         self.role = role  # this controller's role among several, and its name
         self.state_gauges = metrics.StateGauges(core.stats, switches_connected)
+        self.webhook_backlog = metrics.WebhookBacklog(core.webhook_backlog)
         self.openapi = json.loads(OPENAPI.read_text())
         self.static = {p.name: p.read_bytes() for p in STATIC.iterdir() if p.suffix in _TYPES}
 
@@ -76,6 +77,8 @@ class NorthboundApp:
         except Exception:  # a bug: log it, keep the contract's shape
             LOG.exception("unexpected error on %s %s", req.method, req.path_info)
             return self.error(500, "internal_error", "the controller failed; see its log", media)
+        if isinstance(result, Response):  # a stream, with its own type and headers
+            return result
         if isinstance(result, str):
             return _response(200, result.encode(), metrics.CONTENT_TYPE)
         response = _response(route.status, render.render(result, media, route.root), media)
@@ -98,7 +101,7 @@ class NorthboundApp:
 
     def metrics_text(self) -> str:
         """Scrape-time gauges of this app's core, then the process's counters and histograms."""
-        return metrics.render(self.state_gauges)
+        return metrics.render(self.state_gauges, self.webhook_backlog)
 
     def _static(self, path: str) -> Response:
         name = "index.html" if path == "/" else path[len("/ui/"):]

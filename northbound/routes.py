@@ -18,6 +18,7 @@ from webob import Request
 
 from controller.workflow.paging import Page
 from northbound.envelope import RequestError, query_int
+from northbound.stream import event_stream
 
 # Ids are SQLite integers: more than 18 digits cannot name anything, so 404.
 _PARAM_PATTERNS = {"id": r"(?P<id>[0-9]{1,18})", "party": r"(?P<party>[^/]+)"}
@@ -112,7 +113,10 @@ def next_link(req: Request, result: Any) -> str | None:
 
 
 def _events(c: Call) -> Any:
-    return c.core.list_events(c.actor, since=query_int(c.req, "since"), **page_args(c.req))
+    return c.core.list_events(c.actor, since=query_int(c.req, "since"),
+                              party=c.req.GET.get("party"),
+                              service=query_int(c.req, "service"),
+                              action=c.req.GET.get("action"), **page_args(c.req))
 
 
 def _openapi(c: Call) -> Any:
@@ -138,7 +142,9 @@ ROUTES: list[Route] = [
     Route("POST", f"{API}/parties/{{id}}/token", core_call("issue_token"), root="token"),
     Route("GET", f"{API}/me", core_call("me"), root="party"),
     Route("GET", f"{API}/topology", core_call("topology_view"), root="topology", live=True),
-    Route("GET", f"{API}/events", _events, root="events", query=("since", *PAGE_QUERY)),
+    Route("GET", f"{API}/events", _events, root="events",
+          query=("since", "party", "service", "action", *PAGE_QUERY)),
+    Route("GET", f"{API}/events/stream", event_stream, root="events"),
     Route("POST", f"{API}/services", core_call("create_service"), 201, "service", body=True),
     Route("GET", f"{API}/services", list_call("list_services"), root="services",
           query=PAGE_QUERY),
@@ -157,8 +163,14 @@ ROUTES: list[Route] = [
     Route("DELETE", f"{API}/offers/{{id}}", core_call("withdraw_offer"), root="offer"),
     Route("POST", f"{API}/invitations/accept", core_call("accept_invitation"), root="offer",
           body=True),
+    Route("POST", f"{API}/invitations/preview", core_call("preview_invitation"),
+          root="invitation", body=True),
     Route("GET", f"{API}/orders", list_call("list_orders"), root="orders", query=PAGE_QUERY),
     Route("PATCH", f"{API}/orders/{{id}}", core_call("update_order"), root="order", body=True),
+    Route("POST", f"{API}/webhooks", core_call("create_webhook"), 201, "webhook", body=True),
+    Route("GET", f"{API}/webhooks", list_call("list_webhooks"), root="webhooks",
+          query=PAGE_QUERY),
+    Route("DELETE", f"{API}/webhooks/{{id}}", core_call("delete_webhook"), root="webhook"),
     Route("GET", f"{API}/openapi.json", _openapi, root="openapi"),
     Route("GET", "/healthz", _healthz, root="health", auth=False, live=True),
     Route("GET", "/metrics", _metrics, live=True),

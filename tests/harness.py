@@ -155,12 +155,14 @@ class Controller:
 
     def call(self, method: str, path: str, token: str | None, body: Any = None,
              **headers: str) -> requests.Response:
-        """Any answer but a server error, which no request may cause; `token` None sends none."""
+        """Any answer but a server error, which no request may cause (503
+        provisioning_failed is the switches' answer, not an error of the server);
+        `token` None sends none."""
         if token:
             headers["Authorization"] = f"Bearer {token}"
         response = self.session.request(method, self.url + path, json=body, headers=headers,
                                         timeout=30, verify=self.verify)
-        assert response.status_code < 500, response.text
+        assert response.status_code < 500 or _switches_refused(response), response.text
         return response
 
     def party(self, name: str, interfaces: list[tuple[str, str, int, str]],
@@ -180,6 +182,11 @@ class Controller:
     def api(self, token: str | None = None) -> Api:
         """A client for one party, or the provider by default."""
         return Api(self, token or self.admin_token)
+
+
+def _switches_refused(response: requests.Response) -> bool:
+    return response.status_code == 503 and \
+        response.json().get("error", {}).get("code") == "provisioning_failed"
 
 
 class Api:

@@ -1,66 +1,64 @@
-"""Reading the audit log: the provider sees everything, a party its own story."""
+"""Reading the audit log: the provider sees everything, a party its own story
+(`visibility.visible_to`)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 
 from controller import validation
+from controller.errors import invalid
 from controller.model import Actor
-from controller.schema import events, members, services
+from controller.schema import events
 from controller.workflow import paging
 from controller.workflow.context import Context
 from controller.workflow.views import event_view
+from controller.workflow.visibility import visible_to
 
-# The events that start and end a party's membership of a service: it accepted
-# an offer (or redeemed an invitation); it left, was removed, or the service was
-# torn down. A former member's view of the service stops at the end.
-JOINED = "offer_accepted"
-DEPARTURES = ("member_left", "member_removed")
-TEARDOWN = "service_deleted"
-
-
-def visible_to(actor: Actor) -> Any:
-    """The condition on `events` of what a party may see (CONTRACT §3):
-
-    - every event of a service it owns;
-    - of a service it joined (it has a member row), every event up to and
-      including the one that ended its last membership — the first
-      `member_left` / `member_removed` naming it, or `service_deleted`, after its
-      last `offer_accepted` — and nothing later; while that membership lasts
-      (whatever the member's state), every event, history before it joined
-      included;
-    - every event that names it (`party`), such as an offer addressed to it.
-
-    Read from the log itself, so it holds whatever states members pass through
-    while the switches confirm a removal.
-    """
-    owned = select(services.c.id).where(services.c.owner_id == actor.party_id)
-    joined_any = select(members.c.service_id).where(members.c.party_id == actor.party_id)
-    joined, ended = events.alias("joined"), events.alias("ended")
-    last_join = select(func.coalesce(func.max(joined.c.id), 0)).where(
-        joined.c.service_id == events.c.service_id, joined.c.action == JOINED,
-        joined.c.party == actor.name).scalar_subquery()
-    departure = select(func.min(ended.c.id)).where(
-        ended.c.service_id == events.c.service_id, ended.c.id > last_join,
-        or_(and_(ended.c.action.in_(DEPARTURES), ended.c.party == actor.name),
-            ended.c.action == TEARDOWN)).scalar_subquery()
-    return or_(events.c.service_id.in_(owned), events.c.party == actor.name,
-               and_(events.c.service_id.in_(joined_any),
-                    events.c.id <= func.coalesce(departure, paging.MAX_ID)))
+ACTION = re.compile(r"[a-z][a-z_]{0,31}")
 
 
 def list_events(ctx: Context, actor: Actor, since: int | None = None,
-                limit: int = paging.DEFAULT_LIMIT, after: int | None = None) -> paging.Page:
+                limit: int = paging.DEFAULT_LIMIT, after: int | None = None,
+                party: str | None = None, service: int | None = None,
+                action: str | None = None) -> paging.Page:
     """Newest first: one page of the events with an id above `since` and, to
-    continue a list, below `after` (the next page starts below the last id)."""
+    continue a list, below `after` (the next page starts below the last id);
+    only those naming `party`, of `service`, or of `action`, when given."""
     limit, after = paging.window(limit, after)
     query = select(events)
     if since is not None:
         query = query.where(events.c.id > validation.integer(since, "since", 0, paging.MAX_ID))
+    if party is not None:
+        query = query.where(events.c.party == validation.name(party, "party"))
+    if service is not None:
+        query = query.where(events.c.service_id == validation.integer(
+            service, "service", 0, paging.MAX_ID))
+    if action is not None:
+        if not isinstance(action, str) or not ACTION.fullmatch(action):
+            raise invalid("action", f"must be an event action like offer_accepted, got {action!r}")
+        query = query.where(events.c.action == action)
     if not actor.is_admin:
         query = query.where(visible_to(actor))
     with ctx.store.read() as conn:
         rows, more = paging.read(conn, query, events.c.id, limit, after, newest_first=True)
         return paging.Page([event_view(row) for row in rows], more)
+
+
+def events_after(ctx: Context, actor: Actor, after: int, limit: int) -> list[dict[str, Any]]:
+    """Oldest first: up to `limit` events the actor may see with an id above
+    `after` (what a stream sends next)."""
+    query = select(events).where(events.c.id > after)
+    if not actor.is_admin:
+        query = query.where(visible_to(actor))
+    with ctx.store.read() as conn:
+        rows = conn.execute(query.order_by(events.c.id).limit(limit)).mappings().all()
+        return [event_view(row) for row in rows]
+
+
+def latest_event_id(ctx: Context) -> int:
+    """The newest event's id (0 for an empty log): where a new stream starts."""
+    with ctx.store.read() as conn:
+        return conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one()

@@ -16,6 +16,7 @@ from controller.model import ACCOUNT_SUSPENDED, LIVE_SERVICE_STATES, REMOVED, Ac
 from controller.provisioning import EthernetProvisioner
 from controller.schema import events, interfaces, members, network_down, parties, services
 from controller.store import Store
+from controller.workflow import outbox
 from topology.model import Topology
 
 Row = Mapping[str, Any]
@@ -84,10 +85,14 @@ SERVICE = select(services).where(services.c.id == bindparam("id"))
 
 def record(conn: Connection, ctx: Context, actor: Actor | str, action: str,
            service_id: int | None = None, party: str | None = None, **detail: Any) -> None:
-    """Append to the audit log: who did what to which service or party, when."""
+    """Append to the audit log: who did what to which service or party, when; and
+    queue the event for the webhooks that may see it, in the same transaction."""
     who = actor if isinstance(actor, str) else actor.name
-    conn.execute(_RECORD, {"at": ctx.clock(), "actor": who, "action": action,
-                           "service_id": service_id, "party": party, "detail": detail})
+    at = ctx.clock()
+    event_id = conn.execute(_RECORD, {"at": at, "actor": who, "action": action,
+                                      "service_id": service_id, "party": party,
+                                      "detail": detail}).inserted_primary_key[0]
+    outbox.fan_out(conn, event_id, at)
 
 
 def require_party(actor: Actor) -> int:

@@ -25,6 +25,7 @@ from controller.workflow import (
     parties,
     rollout,
     services,
+    webhooks,
 )
 from controller.workflow.context import Context
 from flows.intent import ServiceIntent
@@ -128,6 +129,10 @@ class ServiceCore:
     def accept_invitation(self, actor: Actor, body: Any) -> dict[str, Any]:
         return offers.accept_invitation(self._ctx, actor, body)
 
+    def preview_invitation(self, actor: Actor, body: Any) -> dict[str, Any]:
+        """What a code would join, seen before redeeming it; changes nothing."""
+        return offers.preview_invitation(self._ctx, actor, body)
+
     def decline_offer(self, actor: Actor, offer_id: int) -> dict[str, Any]:
         return offers.decline_offer(self._ctx, actor, offer_id)
 
@@ -148,8 +153,31 @@ class ServiceCore:
         return orders.update_order(self._ctx, actor, order_id, body)
 
     def list_events(self, actor: Actor, since: int | None = None,
-                    limit: int = paging.DEFAULT_LIMIT, after: int | None = None) -> paging.Page:
-        return audit.list_events(self._ctx, actor, since, limit, after)
+                    limit: int = paging.DEFAULT_LIMIT, after: int | None = None,
+                    party: str | None = None, service: int | None = None,
+                    action: str | None = None) -> paging.Page:
+        return audit.list_events(self._ctx, actor, since, limit, after, party, service, action)
+
+    def events_after(self, actor: Actor, after: int, limit: int) -> list[dict[str, Any]]:
+        return audit.events_after(self._ctx, actor, after, limit)
+
+    def latest_event_id(self) -> int:
+        return audit.latest_event_id(self._ctx)
+
+    # -- webhooks --------------------------------------------------------------
+
+    def create_webhook(self, actor: Actor, body: Any) -> dict[str, Any]:
+        return webhooks.create_webhook(self._ctx, actor, body)
+
+    def list_webhooks(self, actor: Actor, limit: int = paging.DEFAULT_LIMIT,
+                      after: int | None = None) -> paging.Page:
+        return webhooks.list_webhooks(self._ctx, actor, limit, after)
+
+    def delete_webhook(self, actor: Actor, webhook_id: int) -> dict[str, Any]:
+        return webhooks.delete_webhook(self._ctx, actor, webhook_id)
+
+    def webhook_backlog(self) -> int:
+        return webhooks.backlog(self._ctx)
 
     def topology_view(self, actor: Actor) -> dict[str, Any]:
         return health.topology_view(self._ctx, actor)

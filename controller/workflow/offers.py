@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, union, update
 
 from controller import accounts, capacity, tokens, validation, vlans
-from controller.errors import conflict, not_addressee, not_found, not_owner
+from controller.errors import conflict, not_addressee, not_found, not_owner, provisioning_failed
 from controller.model import (
     ACCEPTED,
     DECLINED,
@@ -23,6 +23,7 @@ from controller.model import (
     OFFER_ACCEPTED,
     OFFER_PENDING,
     ORDER_OPEN,
+    POINT_TO_POINT,
     REMOVED,
     SECURE_BANDWIDTH,
     WITHDRAWN,
@@ -30,12 +31,13 @@ from controller.model import (
     role_for,
 )
 from controller.provisioning import issue_orders
-from controller.schema import members, offers, orders, services
+from controller.schema import members, offers, orders, parties, services
 from controller.workflow import paging
 from controller.workflow.context import (
     SERVICE,
     Context,
     Row,
+    is_live,
     own_interface,
     party_by_name,
     party_row,
@@ -57,12 +59,15 @@ from controller.workflow.services import (
     check_interface_free,
     check_live,
     check_room,
+    live_member_count,
 )
 from controller.workflow.views import (
     OFFER_ROWS,
+    iso,
     offer_fields,
     offer_row,
     offer_view,
+    offered_service,
     service_view,
 )
 from topology.model import PortRef
@@ -77,19 +82,21 @@ def expire_offers(ctx: Context) -> int:
         if conn.execute(due_query.limit(1)).first() is None:
             return 0  # the common case needs no write lock
     with ctx.lock, ctx.store.transaction() as conn:
-        due = conn.execute(select(offers.c.id, offers.c.service_id).where(
+        due = conn.execute(select(offers.c.id, offers.c.service_id, offers.c.expires_at).where(
             offers.c.state == OFFER_PENDING, offers.c.expires_at <= now)).all()
         _mark_expired(conn, ctx, due, now)
     return len(due)
 
 
 def _mark_expired(conn: Connection, ctx: Context, due: list[Any], now: float) -> None:
-    """The offers `due` (rows with `id` and `service_id`) are expired, each recorded."""
+    """The offers `due` (rows with `id`, `service_id` and `expires_at`) are expired,
+    each recorded with the time it expired at (the sweep may come later)."""
     if due:
         conn.execute(update(offers).where(offers.c.id.in_([o.id for o in due]))
                      .values(state=EXPIRED, decided_at=now))
     for offer in due:
-        record(conn, ctx, "system", "offer_expired", offer.service_id, offer=offer.id)
+        record(conn, ctx, "system", "offer_expired", offer.service_id, offer=offer.id,
+               expires_at=iso(offer.expires_at))
 
 
 def create_offer(ctx: Context, actor: Actor, service_id: int, body: Any) -> dict[str, Any]:
@@ -110,6 +117,10 @@ def create_offer(ctx: Context, actor: Actor, service_id: int, body: Any) -> dict
             _check_not_member(conn, service, addressee)
             _check_no_pending_offer(conn, ctx, service, addressee)
         check_room(conn, service)
+        if addressee is not None:
+            # As acceptance will; an open invitation's redeemer is not known yet.
+            accounts.verify(conn, addressee, service["kind"], service["attributes"],
+                            joining=True)
         now = ctx.clock()
         offer_id = conn.execute(insert(offers).values(
             service_id=service_id, owner_id=service["owner_id"],
@@ -174,11 +185,15 @@ def _visible_offer(conn: Connection, actor: Actor, offer_id: int) -> tuple[Row, 
     raise not_found("offer", offer_id)
 
 
+def _state(ctx: Context, offer: Row) -> str:
+    """The offer's state now: past its expiry is expired even if no sweep marked it yet."""
+    if offer["state"] == OFFER_PENDING and offer["expires_at"] <= ctx.clock():
+        return EXPIRED
+    return offer["state"]
+
+
 def _check_pending(ctx: Context, offer: Row) -> None:
-    """Pending, and not past its expiry even if no sweep has marked it yet."""
-    state = offer["state"]
-    if state == OFFER_PENDING and offer["expires_at"] <= ctx.clock():
-        state = EXPIRED
+    state = _state(ctx, offer)
     if state != OFFER_PENDING:
         raise conflict("offer_not_pending", f"offer {offer['id']} is {state}, not pending")
 
@@ -248,6 +263,19 @@ def accept_invitation(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
     return _provision(ctx, actor, offer["id"], rollout, service["id"], member_id)
 
 
+def preview_invitation(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
+    """What redeeming a code would join, for any caller to judge first: reads only
+    (nothing is marked, not even an expiry); 404 unless the code is pending."""
+    code = validation.invitation_code(body)
+    with ctx.store.read() as conn:
+        offer = conn.execute(OFFER_ROWS.where(
+            offers.c.code_hash == tokens.digest(code))).mappings().first()
+    if offer is None or _state(ctx, offer) != OFFER_PENDING:
+        raise not_found("invitation", "with that code")
+    return {"service": offered_service(offer), "owner": offer["owner"],
+            "expires_at": iso(offer["expires_at"])}
+
+
 def _join(conn: Connection, ctx: Context, actor: Actor, offer: Row, service: Row,
           interface_name: str, ce_vlan: int) -> int:
     """Every check of an acceptance, then its writes; returns the new member's id."""
@@ -288,9 +316,48 @@ def _join(conn: Connection, ctx: Context, actor: Actor, offer: Row, service: Row
         state=OFFER_ACCEPTED, party_id=joiner["id"], decided_at=now))
     record(conn, ctx, actor, "offer_accepted", service["id"], joiner["name"], offer=offer["id"],
            interface=interface["name"], vlan=vlan, ce_vlan=ce_vlan or None)
+    if service["attributes"].get("type") == POINT_TO_POINT \
+            and live_member_count(conn, service["id"]) >= 2:
+        _close_offers(conn, ctx, service["id"], now)
     if service["kind"] not in ETHERNET_KINDS:
         _issue_orders(conn, service["id"], now)
     return member_id
+
+
+def _close_offers(conn: Connection, ctx: Context, service_id: int, now: float) -> None:
+    """A full point-to-point service can take nobody else: its other pending offers
+    are withdrawn (those already past their expiry are expired), each recorded."""
+    pending = conn.execute(select(offers.c.id, offers.c.service_id, offers.c.expires_at,
+                                  parties.c.name.label("party"))
+                           .outerjoin(parties, parties.c.id == offers.c.party_id)
+                           .where(offers.c.service_id == service_id,
+                                  offers.c.state == OFFER_PENDING)).all()
+    _mark_expired(conn, ctx, [o for o in pending if o.expires_at <= now], now)
+    open_ = [o for o in pending if o.expires_at > now]
+    if open_:
+        conn.execute(update(offers).where(offers.c.id.in_([o.id for o in open_]))
+                     .values(state=WITHDRAWN, decided_at=now))
+    for offer in open_:
+        record(conn, ctx, "system", "offer_withdrawn", service_id, offer.party, offer=offer.id,
+               reason="point_to_point_full")
+
+
+def _reopen(ctx: Context, actor: Actor, offer_id: int, member_id: int) -> None:
+    """An acceptance the switches did not take leaves nothing behind: its member (whose
+    rules, VLAN and reservations are already gone) is removed, and the offer is
+    pending again — an invitation's code works again — so the party may retry."""
+    with ctx.lock, ctx.store.transaction() as conn:
+        offer = offer_row(conn, offer_id)
+        conn.execute(update(members).where(members.c.id == member_id, members.c.state == FAILED)
+                     .values(state=REMOVED))
+        service = conn.execute(SERVICE, {"id": offer["service_id"]}).mappings().one()
+        if offer["state"] != OFFER_ACCEPTED or not is_live(service):
+            return  # the service was torn down meanwhile: nothing to retry
+        conn.execute(update(offers).where(offers.c.id == offer_id).values(
+            state=OFFER_PENDING, decided_at=None,
+            party_id=None if offer["code_hash"] else offer["party_id"]))
+        record(conn, ctx, actor, "offer_reopened", offer["service_id"], actor.name,
+               offer=offer_id, reason="provisioning_failed")
 
 
 def _issue_orders(conn: Connection, service_id: int, now: float) -> None:
@@ -305,8 +372,16 @@ def _issue_orders(conn: Connection, service_id: int, now: float) -> None:
 
 def _provision(ctx: Context, actor: Actor, offer_id: int, rollout: Rollout | None,
                service_id: int, member_id: int) -> dict[str, Any]:
-    """After the acceptance committed: wait for the switches (no lock held), then answer."""
+    """After the acceptance committed: wait for the switches (no lock held), then
+    answer; if they did not take the new member, 503 and the offer is open again."""
     finish_new_member(ctx, actor, rollout, member_id)
+    with ctx.store.read() as conn:
+        member = conn.execute(select(members.c.state, members.c.error).where(
+            members.c.id == member_id)).one()
+    if member.state == FAILED:
+        _reopen(ctx, actor, offer_id, member_id)
+        raise provisioning_failed(f"{member.error}; nothing was kept and offer {offer_id} is "
+                                  "pending again: retry")
     with ctx.store.read() as conn:
         view = offer_view(conn, offer_row(conn, offer_id))
         service = conn.execute(SERVICE, {"id": service_id}).mappings().one()

@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import Column, Connection, Select, select
 
 from controller import validation
+from controller.model import MAX_ID
 from controller.workflow.context import Row
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-MAX_ID = 2**63 - 1
 
 
 class Page(list):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, union, update
+from sqlalchemy import Connection, bindparam, insert, select, union, update
 
 from controller import accounts, capacity, validation
 from controller.errors import conflict, forbidden, not_found, not_owner
@@ -29,9 +29,11 @@ from controller.model import (
 from controller.schema import members, offers, orders, parties, services
 from controller.workflow import paging
 from controller.workflow.context import (
+    SERVICE,
     Context,
     Row,
     is_live,
+    is_participant,
     own_interface,
     party_row,
     record,
@@ -48,7 +50,7 @@ from controller.workflow.rollout import (
     start,
     state_of,
 )
-from controller.workflow.views import member_rows, service_view, service_views
+from controller.workflow.views import member_rows, preview_view, service_view, service_views
 
 
 def check_interface_free(conn: Connection, interface: Row, ce_vlan: int) -> None:
@@ -137,9 +139,26 @@ def list_services(ctx: Context, actor: Actor, limit: int = paging.DEFAULT_LIMIT,
         return paging.Page(service_views(conn, ctx, rows), more)
 
 
+# A pending offer of the service to the party, not yet past its expiry.
+_OFFERED = select(offers.c.id).where(
+    offers.c.service_id == bindparam("service_id"), offers.c.party_id == bindparam("party_id"),
+    offers.c.state == OFFER_PENDING, offers.c.expires_at > bindparam("now")).limit(1)
+
+
 def get_service(ctx: Context, actor: Actor, service_id: int) -> dict[str, Any]:
+    """Participants see the service; the addressee of a pending offer of it, a
+    preview so that it can judge the offer. Only this read: every write still
+    goes through `visible_service`, which refuses the addressee (404)."""
     with ctx.store.read() as conn:
-        return service_view(conn, ctx, visible_service(conn, actor, service_id))
+        service = conn.execute(SERVICE, {"id": service_id}).mappings().first()
+        if service is not None and (actor.is_admin
+                                    or is_participant(conn, service, actor.party_id)):
+            return service_view(conn, ctx, service)
+        if service is not None and conn.execute(_OFFERED, {
+                "service_id": service_id, "party_id": actor.party_id,
+                "now": ctx.clock()}).first() is not None:
+            return preview_view(conn, ctx, service)
+        raise not_found("service", service_id)
 
 
 def update_service(ctx: Context, actor: Actor, service_id: int, body: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, select
+from sqlalchemy import Connection, and_, bindparam, func, select
 
 from controller.capacity import link_id
 from controller.model import (
@@ -157,9 +157,27 @@ def service_view(conn: Connection, ctx: Context, service: Row) -> dict[str, Any]
     return service_views(conn, ctx, [service])[0]
 
 
+def preview_view(conn: Connection, ctx: Context, service: Row) -> dict[str, Any]:
+    """The service as its members see it, for the addressee of a pending offer of it:
+    without where the others attach (interface, customer VLAN, an error that may
+    name a port, the switches on the path), which a non-member has no need of."""
+    view = service_view(conn, ctx, service)
+    members_seen = [{**m, "interface": None, "ce_vlan": None, "error": None}
+                    for m in view["members"]]
+    return {**view, "members": members_seen, "provisioning": {}}
+
+
 _OWNER, _ADDRESSEE = parties.alias("owner"), parties.alias("addressee")
-# Offers with the names their views show: a page of them is one query.
+# How many live members the offer's service has now (an index range per offer).
+_LIVE_MEMBERS = (select(func.count()).select_from(members)
+                 .where(members.c.service_id == offers.c.service_id,
+                        members.c.state.in_(LIVE_MEMBER_STATES))
+                 .correlate(offers).scalar_subquery())
+# Offers with the names and the service their views show: a page of them is one query.
 OFFER_ROWS = (select(offers, services.c.name.label("service_name"),
+                     services.c.kind.label("service_kind"),
+                     services.c.attributes.label("service_attributes"),
+                     _LIVE_MEMBERS.label("service_members"),
                      _OWNER.c.name.label("owner"), _ADDRESSEE.c.name.label("party"))
               .join(services, services.c.id == offers.c.service_id)
               .join(_OWNER, _OWNER.c.id == services.c.owner_id)
@@ -178,7 +196,16 @@ def offer_fields(offer: Row) -> dict[str, Any]:
         "state": offer["state"],
         "expires_at": iso(offer["expires_at"]),
         "created_at": iso(offer["created_at"]),
+        "service": offered_service(offer),
     }
+
+
+def offered_service(offer: Row) -> dict[str, Any]:
+    """What an offer's addressee needs to judge it: the service in brief, its
+    members as a count of the live ones (not who or where they are)."""
+    return {"id": offer["service_id"], "name": offer["service_name"],
+            "kind": offer["service_kind"], "attributes": dict(offer["service_attributes"]),
+            "owner": offer["owner"], "members": offer["service_members"]}
 
 
 def offer_view(conn: Connection, offer: Row) -> dict[str, Any]:

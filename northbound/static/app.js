@@ -2,23 +2,36 @@
 // services, create / offer / accept / decline / leave / tear down, from the
 // forms or by picking on the tree (an interface, an offer, a service opens a
 // prompt beside it). The provider manages parties, accounts, services and
-// work orders. It only calls the REST API; every rule is the controller's.
-// Polls every 2 s.
+// work orders, and reads the audit log a page at a time. It only calls the
+// REST API; every rule is the controller's. It follows the event stream
+// (GET /events/stream) and reads again what each event may change; the
+// topology alone is also read every 5 s, as a switch's first connection
+// records no event and a party sees no event of switches and links.
 "use strict";
 
 import { drawPicture } from "/ui/picture.js";
 
 const API = "/api/v1";
-const POLL_MS = 2000;
+const RETRY_MS = 2000;     // before the event stream reconnects, unless it says otherwise
+const QUIET_MS = 35000;    // the stream says something every 15 s: quiet longer, it is gone
+const TOPOLOGY_MS = 5000;  // switches and links change without an event the page sees
+const AUDIT_PAGE = 50;     // events on a page of the audit log
 const ETHERNET_KINDS = ["ethernet-channel", "secure-bandwidth"];
 const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem("metroshare-token");
 let me = null;          // own party view, null for the admin
-let timer = null;
+let session = null;     // this log-in: { stop, timer }, which end its stream and its topology reads
 let serviceNames = {};  // service id -> name, to say which service holds an interface
-const shown = new Map(); // panel id -> JSON last drawn, so polling keeps selections
-let latest = { services: [], offers: [] }; // a party's lists as last read, for the prompt
+const shown = new Map(); // panel id -> JSON last drawn, so a refresh keeps selections
+let loaded = {};        // each part of the page (see READERS) as last read
+const pending = new Set(); // parts of the page to read again
+let reading = null;     // the reads under way (a promise), or null
+const audit = { filters: {}, url: null }; // the audit log's filters and page shown (url null: the newest)
 let picked = null;      // what the user picked on the tree: { kind, key }, or null
+
+function httpError(status, message) {
+  return Object.assign(new Error(message || `HTTP ${status}`), { status });
+}
 
 async function request(method, url, body) {
   const init = { method, headers: { Authorization: `Bearer ${token}`, Accept: "application/json" } };
@@ -28,12 +41,14 @@ async function request(method, url, body) {
   }
   const response = await fetch(url, init);
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const error = new Error(data.error ? data.error.message : `HTTP ${response.status}`);
-    error.status = response.status;
-    throw error;
-  }
+  if (!response.ok) throw httpError(response.status, data.error?.message);
   return { data, link: response.headers.get("Link") };
+}
+
+// The URL of the next page in a `Link` header, or null on the last page.
+function nextLink(link) {
+  const next = /<([^>]+)>; rel="next"/.exec(link || "");
+  return next ? next[1] : null;
 }
 
 async function api(method, path, body) {
@@ -47,8 +62,7 @@ async function apiList(path) {
   while (url) {
     const { data, link } = await request("GET", url);
     items.push(...data);
-    const next = /<([^>]+)>; rel="next"/.exec(link || "");
-    url = next ? next[1] : null;
+    url = nextLink(link);
   }
   return items;
 }
@@ -70,7 +84,7 @@ async function act(label, fn) {
   } catch (err) {
     say(`${label}: ${err.message}`, true);
   }
-  await refresh();
+  await schedule(parts());
 }
 
 function el(tag, attrs, ...children) {
@@ -300,10 +314,10 @@ function promptFor({ kind, key }) {
     return i && { title: `New service on ${i.name}`, data: i, draw: createPrompt };
   }
   if (kind === "offer") {
-    const o = latest.offers.find((x) => String(x.id) === key && x.state === "pending");
+    const o = loaded.offers.find((x) => String(x.id) === key && x.state === "pending");
     return o && { title: `Offer of ${o.service_name} from ${o.owner}`, data: o, draw: offerRow };
   }
-  const s = latest.services.find((x) => String(x.id) === key && x.state !== "deleted");
+  const s = loaded.services.find((x) => String(x.id) === key && x.state !== "deleted");
   return s && { title: `Service ${s.name}`, data: s, draw: serviceCard };
 }
 
@@ -344,11 +358,8 @@ function redrawPicture(...args) {
   if (focused) $("picture").querySelector(`[tabindex][data-pick="${CSS.escape(focused)}"]`)?.focus();
 }
 
-async function refreshParty() {
-  const [party, services, offers, topology] = await Promise.all([
-    api("GET", "/me"), apiList("/services"), apiList("/offers"), api("GET", "/topology")]);
+function drawParty({ me: party, services, offers, topology }) {
   me = party;
-  latest = { services, offers };
   serviceNames = Object.fromEntries(services.map((s) => [s.id, s.name]));
   $("who").textContent = `${me.name} (account ${me.account.status})`;
   const held = { interfaces: me.interfaces, names: serviceNames };
@@ -470,14 +481,12 @@ function attributesText(attributes) {
   return Object.entries(attributes).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ");
 }
 
-async function refreshAdmin() {
-  const [parties, services, events, topology, orders] = await Promise.all([
-    apiList("/parties"), apiList("/services"), api("GET", "/events"), api("GET", "/topology"),
-    apiList("/orders")]);
+function drawAdmin({ parties, services, orders, topology, audit: auditPage }) {
   $("who").textContent = "provider (admin)";
   panel("parties", parties, (list) => table(["name", "account", "kinds", "Mb/s", "channels", "interfaces", ""],
     list.map((p) => [p.name, badge(p.account.status), p.account.service_kinds.join(", "),
       String(p.account.max_bandwidth_mbps), String(p.account.max_channels), interfacesText(p), partyActions(p)])));
+  panel("party-names", parties.map((p) => p.name), (names) => names.map((name) => el("option", { value: name })));
   panel("switch-names", topology.switches.map((s) => s.name),
         (names) => names.map((name) => el("option", { value: name })));
   panel("switches", topology.switches, (list) => table(["name", "role", "dpid", "state"],
@@ -490,24 +499,216 @@ async function refreshAdmin() {
     list.map((o) => [String(o.id), String(o.service_id), o.party, o.kind, attributesText(o.attributes), badge(o.state),
       o.state === "open" ? button("Fulfil", () => act("Fulfil", () => api("PATCH", `/orders/${o.id}`, { state: "fulfilled" }))) : ""]))
     : el("p", {}, "No work orders."));
-  panel("events", events.slice(0, 200), (list) => table(["#", "at", "actor", "action", "service", "party", "detail"],
-    list.map((e) => [String(e.id), e.at, e.actor, e.action, String(e.service_id ?? ""), e.party ?? "",
-      JSON.stringify(e.detail)])));
+  panel("events", auditPage, drawAudit);
   panel("picture", { topology, services }, () => redrawPicture(topology, services, [], null));
 }
 
-async function refresh() {
+// How each part of the page is read.
+const READERS = {
+  me: () => api("GET", "/me"),
+  services: () => apiList("/services"),
+  offers: () => apiList("/offers"),
+  parties: () => apiList("/parties"),
+  orders: () => apiList("/orders"),
+  topology: () => api("GET", "/topology"),
+  audit: readAudit,
+};
+
+// The parts of the page shown: a party's, or the provider's.
+function parts() {
+  return me ? ["me", "services", "offers", "topology"] : ["parties", "services", "orders", "topology", "audit"];
+}
+
+// Reads `keys` again soon; what is asked while a read is under way joins the next one.
+function schedule(keys) {
+  if (!session) return null;
+  for (const key of keys) pending.add(key);
+  reading ??= drain();
+  return reading;
+}
+
+async function drain() {
+  await null; // the events of one chunk of the stream join one read
+  while (pending.size) {
+    const keys = [...pending];
+    pending.clear();
+    await refresh(keys);
+  }
+  reading = null;
+}
+
+// "connected" and "up" of every switch and link, to see them change.
+function networkOf(topology) {
+  return JSON.stringify([topology.switches.map((s) => s.connected), topology.links.map((l) => l.up)]);
+}
+
+// Reads the parts `keys` and redraws what changed, once every part has been read.
+async function refresh(keys) {
+  const current = session;
   try {
-    await (me ? refreshParty() : refreshAdmin());
+    const values = await Promise.all(keys.map((key) => READERS[key]()));
+    if (current !== session) return; // logged out meanwhile
+    const before = loaded.topology;
+    keys.forEach((key, n) => { loaded[key] = values[n]; });
+    // Services turn degraded and back with the network, which a party sees no event of.
+    if (before && networkOf(before) !== networkOf(loaded.topology)) schedule(parts());
+    if (parts().every((key) => key in loaded)) (me ? drawParty : drawAdmin)(loaded);
   } catch (err) {
+    if (current !== session) return;
     if (err.status === 401) logout("Your token is no longer valid.");
     else say(`Refresh failed: ${err.message}`, true);
   }
 }
 
-async function login(candidate) {
-  token = candidate;
+// What an event may change: every list; the topology too for a switch, a link or a
+// party (its interfaces); the audit log when it shows its newest page.
+function partsOf(action) {
+  const keys = parts().filter((key) => key !== "topology" && (key !== "audit" || audit.url === null));
+  return /^(switch|link|party)_/.test(action) ? [...keys, "topology"] : keys;
+}
+
+// One Server-Sent Event's fields, { id, event, data, retry }; comment lines (":") are skipped.
+function parseFrame(text) {
+  const fields = {};
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith(":")) continue;
+    const [, name, value] = /^([^:]*):? ?(.*)$/s.exec(line);
+    fields[name] = name === "data" && "data" in fields ? `${fields.data}\n${value}` : value;
+  }
+  return fields;
+}
+
+function onFrame(frame, position) {
+  if (/^\d+$/.test(frame.retry ?? "")) position.retry = Number(frame.retry);
+  if (frame.id !== undefined) position.last = frame.id;
+  if (frame.data !== undefined) schedule(partsOf(frame.event ?? "message"));
+}
+
+// A signal that aborts with `signal`, or once `touch` has not been called for QUIET_MS
+// (a connection that died without a word); `stop` when done with it.
+function watchdog(signal) {
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  signal.addEventListener("abort", abort);
+  let timer = setTimeout(abort, QUIET_MS);
+  return {
+    signal: controller.signal,
+    touch() { clearTimeout(timer); timer = setTimeout(abort, QUIET_MS); },
+    stop() { clearTimeout(timer); signal.removeEventListener("abort", abort); },
+  };
+}
+
+// One connection to the event stream, until it ends: from `position.last` when set.
+// Once open, everything is read again (what happened before it, or while it was away).
+async function readStream(signal, position) {
+  const headers = { Authorization: `Bearer ${token}`, Accept: "text/event-stream" };
+  if (position.last !== null) headers["Last-Event-ID"] = position.last;
+  const quiet = watchdog(signal);
+  try {
+    const response = await fetch(`${API}/events/stream`, { headers, signal: quiet.signal, cache: "no-store" });
+    if (!response.ok) throw httpError(response.status);
+    schedule(parts());
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = ""; // an event not yet whole: chunks split them anywhere
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      quiet.touch();
+      const frames = (buffer + value).replace(/\r\n/g, "\n").split("\n\n");
+      buffer = frames.pop();
+      for (const frame of frames) onFrame(parseFrame(frame), position);
+    }
+  } finally {
+    quiet.stop();
+  }
+}
+
+// Follows the event stream while the log-in lasts; after it ends or fails, reconnects
+// after a pause, from the last event seen, so nothing is missed.
+async function follow(signal) {
+  const position = { last: null, retry: RETRY_MS };
+  while (!signal.aborted) {
+    try {
+      await readStream(signal, position);
+    } catch (err) {
+      if (err.status === 401) { logout("Your token is no longer valid."); return; }
+    }
+    await new Promise((resolve) => setTimeout(resolve, position.retry));
+  }
+}
+
+function startSession() {
+  const stop = new AbortController();
+  session = { stop, timer: setInterval(() => schedule(["topology"]), TOPOLOGY_MS) };
+  follow(stop.signal);
+}
+
+function endSession() {
+  if (!session) return;
+  session.stop.abort();
+  clearInterval(session.timer);
+  session = null;
+  pending.clear();
+  loaded = {};
   shown.clear();
+}
+
+// The audit log's URL of its newest page with `filters` ({ party, service, action }, those given).
+function auditUrl(filters) {
+  return `${API}/events?${new URLSearchParams({ limit: AUDIT_PAGE, ...filters })}`;
+}
+
+// The page of the audit log shown; a filter the controller refuses shows its reason.
+async function readAudit() {
+  try {
+    const { data, link } = await request("GET", audit.url ?? auditUrl(audit.filters));
+    const filtered = Object.keys(audit.filters).length > 0;
+    return { events: data, next: nextLink(link), newest: audit.url === null, filtered };
+  } catch (err) {
+    if (err.status !== 400) throw err;
+    return { events: [], next: null, newest: true, error: err.message };
+  }
+}
+
+function showAuditPage(url) {
+  audit.url = url;
+  schedule(["audit"]);
+}
+
+// The filters filled in on the audit form.
+function auditFilters(form) {
+  return Object.fromEntries(["party", "service", "action"]
+    .map((name) => [name, form.elements[name].value.trim()]).filter(([, value]) => value));
+}
+
+// "Newest events that match: #90 to #41", or why the filters were refused.
+function auditCaption({ events, newest, filtered, error }) {
+  if (error) return `Not shown: ${error}`;
+  const span = events.length ? `#${events[0].id} to #${events.at(-1).id}` : "none";
+  return `${newest ? "Newest" : "Older"} events${filtered ? " that match" : ""}: ${span}`;
+}
+
+// "Older" is off on the last page, "Newest" on the first; a focused one turned off hands the focus on.
+function setPaging({ next, newest }) {
+  const older = $("audit-older");
+  const newer = $("audit-newest");
+  older.disabled = !next;
+  newer.disabled = newest;
+  if (!document.activeElement?.disabled) return;
+  ([older, newer].find((b) => !b.disabled) ?? $("audit-form").elements.party).focus();
+}
+
+function drawAudit(page) {
+  setPaging(page);
+  $("audit-page").textContent = auditCaption(page);
+  return table(["#", "at", "actor", "action", "service", "party", "detail"],
+    page.events.map((e) => [String(e.id), e.at, e.actor, e.action, String(e.service_id ?? ""), e.party ?? "",
+      JSON.stringify(e.detail)]));
+}
+
+async function login(candidate) {
+  endSession();
+  token = candidate;
   try {
     me = await api("GET", "/me");
   } catch (err) {
@@ -523,16 +724,15 @@ async function login(candidate) {
   $("admin-view").hidden = !!me;
   $("picture-hint").hidden = !me;
   say("", false);
-  await refresh();
-  clearInterval(timer);
-  timer = setInterval(refresh, POLL_MS);
+  startSession();
 }
 
 function logout(reason) {
-  clearInterval(timer);
+  endSession();
   closePrompt();
   token = null;
   me = null;
+  $("audit-form").reset(); // its filters are cleared too
   sessionStorage.removeItem("metroshare-token");
   $("login").hidden = false;
   $("main").hidden = true;
@@ -554,6 +754,17 @@ $("prompt-close").addEventListener("click", closePrompt);
 $("prompt").addEventListener("keydown", (ev) => { if (ev.key === "Escape") closePrompt(); });
 $("party-form").addEventListener("submit", submitParty);
 $("party-form").elements.cancel.addEventListener("click", () => setPartyForm(null));
+$("audit-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  audit.filters = auditFilters(ev.target);
+  showAuditPage(null);
+});
+$("audit-form").addEventListener("reset", () => {
+  audit.filters = {};
+  showAuditPage(null);
+});
+$("audit-older").addEventListener("click", () => showAuditPage(loaded.audit.next));
+$("audit-newest").addEventListener("click", () => showAuditPage(null));
 $("add-iface").addEventListener("click", () => $("iface-rows").append(interfaceRow({})));
 $("redeem-form").addEventListener("submit", (ev) => {
   ev.preventDefault();

@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 
 from controller.cluster import LEASE_S, Cluster, ClusterProvisioner, NotLeader, fence
 from controller.core import ServiceCore
+from controller.errors import ServiceError
 from controller.model import ADMIN
 from controller.store import open_store
 from tests.unit.test_core_fixtures import (
@@ -127,7 +128,8 @@ def test_an_acceptance_on_the_standby_is_provisioned_by_the_leader(pg_url: str) 
         assert [len(i.members) for i in leader_switches.intents] == [2, 0]
 
 
-def test_a_refusal_on_the_leader_answers_the_standby_with_a_failed_member(pg_url: str) -> None:
+def test_a_refusal_on_the_leader_answers_the_standby_503_and_reopens_the_offer(
+        pg_url: str) -> None:
     with member(pg_url, "a") as (a, core_a, switches_a), \
             member(pg_url, "b") as (b, core_b, switches_b):
         wait_for(lambda: a.leader or b.leader)
@@ -139,8 +141,11 @@ def test_a_refusal_on_the_leader_answers_the_standby_with_a_failed_member(pg_url
         owner_actor = standby_core.authenticate(owner["token"])
         service = standby_core.create_service(owner_actor, ethernet_body("s", "own-if0"))
         offer = standby_core.create_offer(owner_actor, service["id"], {"party": "join"})
-        answer = standby_core.accept_offer(standby_core.authenticate(joiner["token"]),
-                                           offer["id"], {"interface": "join-if0"})
-        states = {m["party"]: m["state"] for m in answer["service"]["members"]}
-        assert states == {"own": "accepted", "join": "failed"}
-        assert answer["service"]["vlan"] is None
+        joining = standby_core.authenticate(joiner["token"])
+        with pytest.raises(ServiceError) as info:
+            standby_core.accept_offer(joining, offer["id"], {"interface": "join-if0"})
+        assert (info.value.status, info.value.code) == (503, "provisioning_failed")
+        assert "switch refused rules for join" in info.value.message
+        view = standby_core.get_service(owner_actor, service["id"])
+        assert [m["party"] for m in view["members"]] == ["own"] and view["vlan"] is None
+        assert standby_core.list_offers(joining)[0]["state"] == "pending"

@@ -212,6 +212,7 @@ def test_an_older_database_keeps_one_pending_offer_per_addressee(tmp_path: Path)
     engine = open_store(store_url(tmp_path)).engine
     with engine.begin() as conn:  # back to version 5 of the home-made migrations
         for statement in ("DROP INDEX uq_pending_offer_party", "DROP TABLE alembic_version",
+                          "DROP TABLE deliveries", "DROP TABLE webhooks",
                           "DROP TABLE leadership", "DROP TABLE admin_token",
                           "ALTER TABLE services DROP COLUMN revision",
                           "ALTER TABLE services DROP COLUMN applied_revision",

@@ -293,8 +293,12 @@ def test_point_to_point_takes_two_members_only(world: World) -> None:
     to_bob = world.core.create_offer(world.alice, sid, {"party": "bob"})
     to_carol = world.core.create_offer(world.alice, sid, {"party": "carol"})
     world.core.accept_offer(world.bob, to_bob["id"], {"interface": "bob-if0"})
+    # Full, the service withdrew its other offers (test_core_offer_preview.py) ...
     refused(lambda: world.core.accept_offer(world.carol, to_carol["id"],
                                             {"interface": "carol-if0"}),
+            world.store, "offer_not_pending", 409)
+    # ... and takes no new one.
+    refused(lambda: world.core.create_offer(world.alice, sid, {"party": "carol"}),
             world.store, "point_to_point_full", 409)
 
 
@@ -324,9 +328,13 @@ def test_channel_slots_count_live_memberships(world: World) -> None:
     one = p2p(world, name="one")
     offer_and_accept(world, one["id"], world.bob, "bob-if0")
     two = world.core.create_service(world.alice, ethernet_body("two", "alice-if1"))
+    refused(lambda: world.core.create_offer(world.alice, two["id"], {"party": "bob"}),
+            world.store, "account_not_supported")  # screened when offered ...
+    world.core.remove_member(world.bob, one["id"], "bob")
     offer = world.core.create_offer(world.alice, two["id"], {"party": "bob"})
+    offer_and_accept(world, one["id"], world.bob, "bob-if0")
     refused(lambda: world.core.accept_offer(world.bob, offer["id"], {"interface": "bob-if1"}),
-            world.store, "account_not_supported")
+            world.store, "account_not_supported")  # ... and again when accepted
     world.core.remove_member(world.bob, one["id"], "bob")
     world.core.accept_offer(world.bob, offer["id"], {"interface": "bob-if1"})
 

@@ -173,22 +173,34 @@ def test_offers_expire_lazily_and_by_sweep(world: World) -> None:
     assert actions.count("offer_expired") == 2
 
 
-def test_failed_provisioning_marks_member_failed_and_releases(world: World) -> None:
+def failed_acceptance(w: World, service_id: int, actor, interface: str) -> tuple[str, int]:
+    """Offer and accept, expecting 503 provisioning_failed: (its message, the offer)."""
+    offer = w.core.create_offer(w.alice, service_id, {"party": actor.name})["id"]
+    with pytest.raises(ServiceError) as info:
+        w.core.accept_offer(actor, offer, {"interface": interface})
+    assert (info.value.status, info.value.code) == (503, "provisioning_failed"), info.value
+    return info.value.message, offer
+
+
+def test_failed_provisioning_keeps_nothing_and_the_offer_open(world: World) -> None:
     service = p2p(world, kind="secure-bandwidth", type_="multipoint-to-multipoint")
     offer_and_accept(world, service["id"], world.bob, "bob-if0")
     world.net.fail_for.add("carol")
-    result = offer_and_accept(world, service["id"], world.carol, "carol-if0")
-    view = result["service"]
-    carol = next(m for m in view["members"] if m["party"] == "carol")
-    assert carol["state"] == "failed" and "refused" in carol["error"]
+    message, offer = failed_acceptance(world, service["id"], world.carol, "carol-if0")
+    assert "refused" in message and f"offer {offer} is pending again" in message
+    view = world.core.get_service(world.alice, service["id"])
+    assert [m["party"] for m in view["members"]] == ["alice", "bob"]
     assert view["state"] == "active"
     # The switches were told again, without carol.
     assert {m.party for m in world.net.intents[-1].members} == {"alice", "bob"}
-    assert world.core.me(world.carol)["interfaces"][0]["service"] is None
+    assert world.core.me(world.carol)["interfaces"][0]["services"] == []
+    assert [o["state"] for o in world.core.list_offers(world.carol)] == ["pending"]
+    events = [e["action"] for e in world.core.list_events(ADMIN, service=service["id"])]
+    assert events[:2] == ["offer_reopened", "member_failed"]
     check_invariants(world.core, world.store)
-    # A failed member may be offered again, and then succeed.
+    # The same offer, accepted again, succeeds.
     world.net.fail_for.clear()
-    result = offer_and_accept(world, service["id"], world.carol, "carol-if0")
+    result = world.core.accept_offer(world.carol, offer, {"interface": "carol-if0"})
     states = {m["party"]: m["state"] for m in result["service"]["members"]}
     assert states == {"alice": "provisioned", "bob": "provisioned", "carol": "provisioned"}
     check_invariants(world.core, world.store)
@@ -197,9 +209,10 @@ def test_failed_provisioning_marks_member_failed_and_releases(world: World) -> N
 def test_failed_first_acceptance_leaves_service_pending_without_vlan(world: World) -> None:
     service = p2p(world)
     world.net.fail_for.add("bob")
-    view = offer_and_accept(world, service["id"], world.bob, "bob-if0")["service"]
+    failed_acceptance(world, service["id"], world.bob, "bob-if0")
+    view = world.core.get_service(world.alice, service["id"])
     assert view["state"] == "pending" and view["vlan"] is None
-    assert [m["state"] for m in view["members"]] == ["accepted", "failed"]
+    assert [m["state"] for m in view["members"]] == ["accepted"]
     assert world.net.intents[-1].members == ()
     assert world.core.desired_intents() == []
     check_invariants(world.core, world.store)
@@ -212,25 +225,22 @@ def test_crashing_provisioner_counts_as_failure(world: World) -> None:
 
     world.core.set_provisioner("ethernet", Crashing())
     service = p2p(world)
-    view = offer_and_accept(world, service["id"], world.bob, "bob-if0")["service"]
-    assert view["members"][1]["state"] == "failed"
-    assert "barrier timed out" in view["members"][1]["error"]
+    message, _ = failed_acceptance(world, service["id"], world.bob, "bob-if0")
+    assert "barrier timed out" in message
     check_invariants(world.core, world.store)
 
 
-def test_member_leaves_and_failed_member_is_cleaned_up(world: World) -> None:
+def test_member_leaves_and_a_failed_acceptance_left_no_member(world: World) -> None:
     service = p2p(world, type_="multipoint-to-multipoint")
     offer_and_accept(world, service["id"], world.bob, "bob-if0")
     world.net.fail_for.add("carol")
-    offer_and_accept(world, service["id"], world.carol, "carol-if0")
-    calls = len(world.net.intents)
-    view = world.core.remove_member(world.alice, service["id"], "carol")
-    assert [m["party"] for m in view["members"]] == ["alice", "bob"]
-    assert len(world.net.intents) == calls  # a failed member had no rules to remove
+    failed_acceptance(world, service["id"], world.carol, "carol-if0")
+    refused(lambda: world.core.remove_member(world.alice, service["id"], "carol"), world.store,
+            "not_found", 404)
     view = world.core.remove_member(world.bob, service["id"], "bob")
     assert view["state"] == "pending"
     actions = [e["action"] for e in world.core.list_events(world.alice)]
-    assert actions[:2] == ["member_left", "member_removed"]
+    assert actions[:3] == ["member_left", "offer_reopened", "member_failed"]
 
 
 def test_admin_may_remove_members_and_tear_down(world: World) -> None:
@@ -376,17 +386,15 @@ def test_interfaces_may_swap_ports_in_one_update(world: World) -> None:
                                                                     ("bob-if1", 2)]
 
 
-def test_removed_interface_keeps_the_history_of_a_failed_member(world: World) -> None:
+def test_a_failed_acceptance_frees_the_interface_and_the_log_keeps_why(world: World) -> None:
     service = p2p(world)
     world.net.fail_for.add("bob")
-    offer_and_accept(world, service["id"], world.bob, "bob-if0")
+    failed_acceptance(world, service["id"], world.bob, "bob-if0")
     keep = [i for i in world.core.me(world.bob)["interfaces"] if i["name"] == "bob-if1"]
-    del keep[0]["service"]
     world.core.update_party(ADMIN, world.bob.party_id, {"interfaces": keep})
-    members = world.core.get_service(world.alice, service["id"])["members"]
-    assert members[1] == {"party": "bob", "interface": None, "ce_vlan": None, "role": "peer",
-                          "state": "failed",
-                          "error": "switch refused rules for bob"}
+    failed = world.core.list_events(ADMIN, service=service["id"], action="member_failed")
+    assert [(e["party"], e["detail"]["error"]) for e in failed] == [
+        ("bob", "switch refused rules for bob")]
 
 
 def test_an_offer_past_its_expiry_is_expired_when_touched(world: World) -> None:
@@ -501,8 +509,9 @@ def test_a_point_to_point_service_keeps_its_vlan_while_its_peer_is_suspended(
 
 def test_an_outcome_the_database_refuses_is_undone_not_left_installed(world: World,
                                                                       monkeypatch) -> None:
-    """The switches confirmed, then the transaction recording it failed: the member
-    fails and its rules are withdrawn, rather than staying installed and `accepted`."""
+    """The switches confirmed, then the transaction recording it failed: the
+    acceptance fails (503) and its rules are withdrawn, rather than staying
+    installed and `accepted`."""
     service = p2p(world)
     offer = world.core.create_offer(world.alice, service["id"], {"party": "bob"})
     real = world.store.transaction
@@ -515,9 +524,10 @@ def test_an_outcome_the_database_refuses_is_undone_not_left_installed(world: Wor
         return real()
 
     monkeypatch.setattr(world.store, "transaction", second_fails)
-    view = world.core.accept_offer(world.bob, offer["id"], {"interface": "bob-if0"})["service"]
-    bob = next(m for m in view["members"] if m["party"] == "bob")
-    assert bob["state"] == "failed" and "could not be recorded" in bob["error"]
+    with pytest.raises(ServiceError) as info:
+        world.core.accept_offer(world.bob, offer["id"], {"interface": "bob-if0"})
+    assert info.value.code == "provisioning_failed"
+    assert "could not be recorded" in info.value.message
     assert world.net.intents[-1].members == ()
     assert world.core.desired_intents() == []
     monkeypatch.setattr(world.store, "transaction", real)

@@ -160,6 +160,7 @@ def endpoints(service: int, offer: int) -> list[tuple[str, str, Any, int]]:
         # gamma's own requests, which must not touch acme's things:
         ("POST", "/api/v1/services", p2p("x", "a2"), 400),
         ("POST", "/api/v1/invitations/accept", {"code": "nope", "interface": "g1"}, 404),
+        ("POST", "/api/v1/invitations/preview", {"code": "nope"}, 404),
     ]
 
 

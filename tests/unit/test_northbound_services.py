@@ -105,6 +105,32 @@ def test_invitation_code_works_once(world: World) -> None:
     assert response.status_code in (404, 409)
 
 
+def test_an_invitation_is_previewed_and_an_offer_shows_its_service(world: World) -> None:
+    service = world.ok("POST", S, "acme", {**p2p("mp"), "attributes": {
+        "type": "multipoint-to-multipoint", "bandwidth_mbps": 10}}, 201)
+    code = world.ok("POST", f"{S}/{service['id']}/offers", "acme", {}, 201)["code"]
+    before = world.snapshot()
+    seen = world.ok("POST", "/api/v1/invitations/preview", "gamma", {"code": code})
+    assert seen["service"]["members"] == 1 and seen["owner"] == "acme" and seen["expires_at"]
+    assert world.snapshot() == before
+    xml = world.call("POST", "/api/v1/invitations/preview", "gamma", {"code": code},
+                     Accept="application/xml")
+    assert ET.fromstring(xml.body).tag == "invitation"
+    world.refused("POST", "/api/v1/invitations/preview", "gamma", {"code": "wrong"}, 404,
+                  "not_found")
+    error = world.refused("POST", "/api/v1/invitations/preview", "gamma",
+                          {"code": code, "interface": "g1"}, 400, "invalid_field")
+    assert error["message"].startswith("interface:")
+    world.refused("GET", "/api/v1/invitations/preview", "gamma", status=405)
+    offer = world.ok("POST", f"{S}/{service['id']}/offers", "acme", {"party": "beta"}, 201)
+    assert offer["service"] == seen["service"]
+    preview = world.ok("GET", f"{S}/{service['id']}", "beta")  # the addressee reads it
+    assert [(m["party"], m["interface"]) for m in preview["members"]] == [("acme", None)]
+    world.refused("PATCH", f"{S}/{service['id']}", "beta", {"name": "x"}, 404)
+    world.ok("POST", "/api/v1/invitations/accept", "gamma", {"code": code, "interface": "g1"})
+    world.refused("POST", "/api/v1/invitations/preview", "gamma", {"code": code}, 404)
+
+
 def test_leave_remove_and_teardown(world: World, offered) -> None:
     service, offer = offered
     world.ok("POST", f"/api/v1/offers/{offer}/accept", "beta", {"interface": "b1"})

@@ -42,6 +42,13 @@ ce_vlans = st.sampled_from((None, None, 100, 200))
 def on(interface: str, ce_vlan: int | None) -> dict:
     """The interface part of a body: the name, and the customer VLAN if any."""
     return {"interface": interface} | ({} if ce_vlan is None else {"ce_vlan": ce_vlan})
+def held(rows: dict) -> tuple:
+    """What memberships hold: holding members, services' VLANs and states, reservations."""
+    holding = {repr(state) for state in ("accepted", "provisioned", "leaving", "suspended")}
+    return (sorted(m for m in rows["members"] if m[5] in holding),
+            sorted((s[0], s[5], s[6]) for s in rows["services"]), rows["reservations"])
+
+
 # None: the party the step is meant for (owner, addressee, member); else anyone.
 maybe_party = st.one_of(st.none(), st.none(), parties)
 
@@ -74,11 +81,17 @@ class CoreMachine(RuleBasedStateMachine):
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def attempt(self, call) -> object:
-        """Run one step; a refusal must leave every row as it was."""
+        """Run one step; a refusal must leave every row as it was, and an acceptance
+        the switches did not take (503) must keep nothing: no membership holds
+        anything more, no VLAN or reservation is taken (the log records it)."""
         before = snapshot(self.world.store)
         try:
             return call()
         except ServiceError as err:
+            if err.status == 503:
+                assert err.code == "provisioning_failed", err
+                assert held(snapshot(self.world.store)) == held(before), "a 503 kept something"
+                return None
             assert err.status in (400, 403, 404, 409), err
             assert snapshot(self.world.store) == before, f"{err.code} changed the store"
             return None
