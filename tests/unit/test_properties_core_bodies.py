@@ -135,18 +135,22 @@ def test_names_and_bandwidth_are_taken_whole_or_refused(name: str, bandwidth: in
     w = world()
     party_ok = re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name) is not None \
         and name not in ("admin", "system")
-    service_ok = 1 <= len(name) <= 64 \
+    # Its shape (the schema, checked first, in the body's order) and its characters.
+    service_shape_ok = 1 <= len(name) <= 64
+    service_ok = service_shape_ok \
         and not any(unicodedata.category(c) in HIDDEN_CATEGORIES for c in name)
+    bandwidth_ok = 1 <= bandwidth <= MAX_BANDWIDTH_MBPS
     account = {"status": "active", "service_kinds": ["ethernet-channel"],
                "max_bandwidth_mbps": MAX_BANDWIDTH_MBPS, "max_channels": 5}
     w.core.update_party(ADMIN, w.dave.party_id, {"account": account})
     for ok, call, field in (
             (party_ok, lambda: w.core.create_party(ADMIN, {"name": name, "account": account}),
              "name"),
-            (service_ok and 1 <= bandwidth <= MAX_BANDWIDTH_MBPS,
+            (service_ok and bandwidth_ok,
              lambda: w.core.create_service(w.dave, ethernet_body(name, "dave-if1",
                                                                  bandwidth=bandwidth)),
-             "name" if not service_ok else "attributes.bandwidth_mbps")):
+             "name" if not service_shape_ok or bandwidth_ok and not service_ok
+             else "attributes.bandwidth_mbps")):
         before = snapshot(w.store)
         try:
             made = call()
