@@ -4,15 +4,16 @@ provider for every event; `controller.delivery` POSTs them from the outbox."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from controller import validation
 from controller.errors import not_found
 from controller.model import Actor
 from controller.schema import deliveries, parties, webhooks
 from controller.workflow import paging
-from controller.workflow.context import Context, Row
+from controller.workflow.context import Context, Row, record, require_active
 from controller.workflow.views import iso
 
 _ROWS = (select(webhooks, parties.c.name.label("party"))
@@ -32,13 +33,24 @@ def _visible(actor: Actor) -> Any:
 
 
 def create_webhook(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
+    require_active(ctx, actor)
     url, secret = validation.new_webhook(body)
     with ctx.lock, ctx.store.transaction() as conn:
         webhook_id = conn.execute(insert(webhooks).values(
             party_id=actor.party_id, url=url, secret=secret, created_at=ctx.clock(),
             active=True)).inserted_primary_key[0]
-        return webhook_view(conn.execute(_ROWS.where(webhooks.c.id == webhook_id))
+        view = webhook_view(conn.execute(_ROWS.where(webhooks.c.id == webhook_id))
                             .mappings().one())
+        _record(conn, ctx, actor, "webhook_created", view)
+        return view
+
+
+def _record(conn: Connection, ctx: Context, actor: Actor, action: str,
+            view: dict[str, Any]) -> None:
+    """In the audit log: who, whose webhook, and the host it posts to (a URL may
+    carry credentials; the host does not)."""
+    record(conn, ctx, actor, action, party=view["party"], webhook=view["id"],
+           host=urlsplit(view["url"]).hostname)
 
 
 def list_webhooks(ctx: Context, actor: Actor, limit: int = paging.DEFAULT_LIMIT,
@@ -61,6 +73,7 @@ def backlog(ctx: Context) -> int:
 def delete_webhook(ctx: Context, actor: Actor, webhook_id: int) -> dict[str, Any]:
     """Inactive from this commit on: no new event is queued for it, and what was
     queued is not sent (a delivery under way may still arrive)."""
+    require_active(ctx, actor)
     with ctx.lock, ctx.store.transaction() as conn:
         found = _ROWS.where(webhooks.c.id == webhook_id)
         if conn.execute(found.where(_visible(actor))).first() is None:
@@ -69,4 +82,6 @@ def delete_webhook(ctx: Context, actor: Actor, webhook_id: int) -> dict[str, Any
         conn.execute(update(deliveries).where(
             deliveries.c.webhook_id == webhook_id, deliveries.c.next_attempt_at.is_not(None))
             .values(next_attempt_at=None, last_error="webhook deleted"))
-        return webhook_view(conn.execute(found).mappings().one())
+        view = webhook_view(conn.execute(found).mappings().one())
+        _record(conn, ctx, actor, "webhook_deleted", view)
+        return view
