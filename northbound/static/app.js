@@ -1,8 +1,10 @@
 // The metroshare web UI: log in with a token, see the metro tree and your
 // services, create / offer / accept / decline / leave / tear down, from the
 // forms or by picking on the tree (an interface, an offer, a service opens a
-// prompt beside it). The provider manages parties, accounts, services and
-// work orders, and reads the audit log a page at a time. It only calls the
+// prompt beside it); see what an offer or an invitation code is for before
+// accepting it; add and delete webhooks. The provider manages parties,
+// accounts, services and work orders (and sees every webhook), and reads the
+// audit log a page at a time. It only calls the
 // REST API; every rule is the controller's. It follows the event stream
 // (GET /events/stream) and reads again what each event may change; the
 // topology alone is also read every 5 s, as a switch's first connection
@@ -29,8 +31,9 @@ let reading = null;     // the reads under way (a promise), or null
 const audit = { filters: {}, url: null }; // the audit log's filters and page shown (url null: the newest)
 let picked = null;      // what the user picked on the tree: { kind, key }, or null
 
-function httpError(status, message) {
-  return Object.assign(new Error(message || `HTTP ${status}`), { status });
+// An answer other than 2xx; `error` is its body's { code, message }, when it has one.
+function httpError(status, error) {
+  return Object.assign(new Error(error?.message || `HTTP ${status}`), { status, code: error?.code });
 }
 
 async function request(method, url, body) {
@@ -41,7 +44,7 @@ async function request(method, url, body) {
   }
   const response = await fetch(url, init);
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw httpError(response.status, data.error?.message);
+  if (!response.ok) throw httpError(response.status, data.error);
   return { data, link: response.headers.get("Link") };
 }
 
@@ -82,9 +85,15 @@ async function act(label, fn) {
     say(typeof result === "string" ? result : `${label}: done`, false);
     closePrompt();
   } catch (err) {
-    say(`${label}: ${err.message}`, true);
+    say(failureText(label, err), true);
   }
   await schedule(parts());
+}
+
+// Why an action failed; a switch that did not take the change may take it when tried again.
+function failureText(label, err) {
+  const retry = err.code === "provisioning_failed" ? " — nothing was kept; you may try again" : "";
+  return `${label}: ${err.message}${retry}`;
 }
 
 function el(tag, attrs, ...children) {
@@ -231,12 +240,32 @@ function changeForm(s) {
     el("button", { type: "submit" }, "Change"));
 }
 
+// Terms and values as a definition list.
+function details(pairs) {
+  return el("dl", { class: "details" }, ...pairs.flatMap(([term, value]) => [el("dt", {}, term), el("dd", {}, value)]));
+}
+
+// What is offered of a service: its type and bandwidth, or the quantity of a utility.
+function offeredAttributes({ kind, attributes: a }) {
+  if (ETHERNET_KINDS.includes(kind)) return ["Type, bandwidth", `${a.type}, ${a.bandwidth_mbps} Mb/s`];
+  return ["Quantity", `${a.quantity} ${a.unit}${a.location ? ` at ${a.location}` : ""}`];
+}
+
+// What an offer (or an invitation code) is for: `service` in brief, and when it expires.
+function offeredDetails({ service, expires_at: expiresAt }) {
+  const members = `${service.members} live member${service.members === 1 ? "" : "s"}`;
+  return details([["Service", `${service.name} (#${service.id})`], ["Kind", service.kind], offeredAttributes(service),
+    ["Owner", service.owner], ["Members", members],
+    ["Expires", el("time", { datetime: expiresAt }, new Date(expiresAt).toLocaleString())]]);
+}
+
 function offerRow(o) {
   const incoming = o.party === me.name && o.owner !== me.name;
   const row = el("div", { class: "card offer", "data-offer": o.id },
     el("p", {}, `${o.service_name} from ${o.owner} to ${o.party ?? "anyone with the code"} `, badge(o.state)));
   if (o.state !== "pending") return row;
   if (incoming) {
+    row.append(offeredDetails(o));
     const select = interfaceSelect();
     const vlan = vlanChoice();
     row.append(el("div", { class: "actions" }, el("label", {}, "Interface ", select), vlan,
@@ -307,6 +336,16 @@ function createPrompt(i) {
   return form;
 }
 
+// An offer picked on the tree: the offer, and who takes part in its service (its
+// addressee may read the service meanwhile, without where the members attach).
+function offerPrompt(o) {
+  const members = el("div", { class: "members-preview" }, el("p", { class: "hint" }, "Reading who takes part…"));
+  api("GET", `/services/${o.service_id}`).then(
+    (s) => members.replaceChildren(table(["party", "role", "state"], s.members.map((m) => [m.party, m.role, badge(m.state)]))),
+    (err) => members.replaceChildren(el("p", { class: "hint" }, `Who takes part is not shown: ${err.message}`)));
+  return el("div", {}, offerRow(o), el("h4", {}, "Who takes part"), members);
+}
+
 // What a pick on the tree opens: a title, the object it is about, and how to draw it.
 function promptFor({ kind, key }) {
   if (kind === "interface") {
@@ -315,7 +354,7 @@ function promptFor({ kind, key }) {
   }
   if (kind === "offer") {
     const o = loaded.offers.find((x) => String(x.id) === key && x.state === "pending");
-    return o && { title: `Offer of ${o.service_name} from ${o.owner}`, data: o, draw: offerRow };
+    return o && { title: `Offer of ${o.service_name} from ${o.owner}`, data: o, draw: offerPrompt };
   }
   const s = loaded.services.find((x) => String(x.id) === key && x.state !== "deleted");
   return s && { title: `Service ${s.name}`, data: s, draw: serviceCard };
@@ -358,7 +397,7 @@ function redrawPicture(...args) {
   if (focused) $("picture").querySelector(`[tabindex][data-pick="${CSS.escape(focused)}"]`)?.focus();
 }
 
-function drawParty({ me: party, services, offers, topology }) {
+function drawParty({ me: party, services, offers, topology, webhooks }) {
   me = party;
   serviceNames = Object.fromEntries(services.map((s) => [s.id, s.name]));
   $("who").textContent = `${me.name} (account ${me.account.status})`;
@@ -369,6 +408,7 @@ function drawParty({ me: party, services, offers, topology }) {
   panel("kinds", me.account.service_kinds, fillKinds);
   panel("services", services, (list) => list.length ? list.map(serviceCard) : el("p", {}, "No services yet."));
   panel("offers", offers, (list) => list.length ? list.map(offerRow) : el("p", {}, "No offers."));
+  panel("webhooks", webhooks, drawWebhooks);
   const incoming = offers.filter((o) => o.state === "pending" && o.party === me.name && o.owner !== me.name);
   panel("picture", { topology, services, ifaces: me.interfaces, incoming },
         () => redrawPicture(topology, services, me.interfaces, me.name, incoming));
@@ -481,7 +521,7 @@ function attributesText(attributes) {
   return Object.entries(attributes).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ");
 }
 
-function drawAdmin({ parties, services, orders, topology, audit: auditPage }) {
+function drawAdmin({ parties, services, orders, topology, webhooks, audit: auditPage }) {
   $("who").textContent = "provider (admin)";
   panel("parties", parties, (list) => table(["name", "account", "kinds", "Mb/s", "channels", "interfaces", ""],
     list.map((p) => [p.name, badge(p.account.status), p.account.service_kinds.join(", "),
@@ -500,6 +540,7 @@ function drawAdmin({ parties, services, orders, topology, audit: auditPage }) {
       o.state === "open" ? button("Fulfil", () => act("Fulfil", () => api("PATCH", `/orders/${o.id}`, { state: "fulfilled" }))) : ""]))
     : el("p", {}, "No work orders."));
   panel("events", auditPage, drawAudit);
+  panel("webhooks", webhooks, drawWebhooks);
   panel("picture", { topology, services }, () => redrawPicture(topology, services, [], null));
 }
 
@@ -511,12 +552,14 @@ const READERS = {
   parties: () => apiList("/parties"),
   orders: () => apiList("/orders"),
   topology: () => api("GET", "/topology"),
+  webhooks: () => apiList("/webhooks"),
   audit: readAudit,
 };
 
 // The parts of the page shown: a party's, or the provider's.
 function parts() {
-  return me ? ["me", "services", "offers", "topology"] : ["parties", "services", "orders", "topology", "audit"];
+  return me ? ["me", "services", "offers", "topology", "webhooks"]
+    : ["parties", "services", "orders", "topology", "webhooks", "audit"];
 }
 
 // Reads `keys` again soon; what is asked while a read is under way joins the next one.
@@ -560,11 +603,13 @@ async function refresh(keys) {
   }
 }
 
-// What an event may change: every list; the topology too for a switch, a link or a
-// party (its interfaces); the audit log when it shows its newest page.
+// The parts of the page only some events change: the topology those of a switch, a link
+// or a party (its interfaces); the webhooks those of a webhook.
+const CHANGED_BY = { topology: /^(switch|link|party)_/, webhooks: /^webhook_/ };
+
+// What an event may change: every other list, and the audit log when it shows its newest page.
 function partsOf(action) {
-  const keys = parts().filter((key) => key !== "topology" && (key !== "audit" || audit.url === null));
-  return /^(switch|link|party)_/.test(action) ? [...keys, "topology"] : keys;
+  return parts().filter((key) => (key in CHANGED_BY ? CHANGED_BY[key].test(action) : key !== "audit" || audit.url === null));
 }
 
 // One Server-Sent Event's fields, { id, event, data, retry }; comment lines (":") are skipped.
@@ -706,6 +751,68 @@ function drawAudit(page) {
       JSON.stringify(e.detail)]));
 }
 
+// The webhooks of the party (the provider: every party's and its own).
+function drawWebhooks(list) {
+  if (!list.length) return el("p", {}, "No webhooks.");
+  return table(["id", "URL", "party", "added", ""],
+    list.map((w) => [String(w.id), w.url, w.party ?? "provider", w.created_at, deleteWebhookButton(w)]));
+}
+
+function deleteWebhookButton(w) {
+  const remove = () => act("Delete webhook", async () => {
+    await api("DELETE", `/webhooks/${w.id}`);
+    return `Deleted webhook #${w.id}`;
+  });
+  return el("button", { type: "button", "aria-label": `Delete webhook #${w.id} (${w.url})`, onclick: remove }, "Delete");
+}
+
+// A random secret (32 bytes in hex) in the secret field, shown there (and selected to copy) until the webhook is added.
+function generateSecret() {
+  const input = $("webhook-form").elements.secret;
+  input.value = Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, "0")).join("");
+  input.type = "text";
+  input.focus();
+  input.select();
+}
+
+// The webhook form empty, its secret hidden again.
+function resetWebhookForm() {
+  const form = $("webhook-form");
+  form.reset();
+  form.elements.secret.type = "password";
+}
+
+function submitWebhook(ev) {
+  ev.preventDefault();
+  const f = ev.target.elements;
+  act("Add webhook", async () => {
+    const webhook = await api("POST", "/webhooks", { url: f.url.value.trim(), secret: f.secret.value });
+    resetWebhookForm();
+    return `Added webhook #${webhook.id} to ${webhook.url}`;
+  });
+}
+
+// What an invitation code is for, before redeeming it; an unknown, used or expired code says so.
+async function previewInvitation() {
+  const code = $("redeem-form").elements.code;
+  if (!code.reportValidity()) return;
+  const box = $("invitation-preview");
+  try {
+    const preview = await api("POST", "/invitations/preview", { code: code.value.trim() });
+    box.replaceChildren(el("p", {}, "This code is for:"), offeredDetails(preview));
+  } catch (err) {
+    box.replaceChildren(el("p", { class: "error" }, `Preview: ${err.message}`));
+  }
+}
+
+// The redeem form empty, without a preview.
+function resetRedeemForm() {
+  const form = $("redeem-form");
+  form.reset();
+  syncVlanChoice(form.querySelector(".vlan-choice"));
+  $("invitation-preview").replaceChildren();
+}
+
 async function login(candidate) {
   endSession();
   token = candidate;
@@ -733,6 +840,8 @@ function logout(reason) {
   token = null;
   me = null;
   $("audit-form").reset(); // its filters are cleared too
+  resetRedeemForm();
+  resetWebhookForm(); // a generated secret is not left on the page
   sessionStorage.removeItem("metroshare-token");
   $("login").hidden = false;
   $("main").hidden = true;
@@ -772,11 +881,14 @@ $("redeem-form").addEventListener("submit", (ev) => {
   act("Invitation", async () => {
     const offer = await api("POST", "/invitations/accept", {
       code: f.code.value.trim(), interface: f.interface.value, ...vlanBody(ev.target.querySelector(".vlan-choice")) });
-    ev.target.reset();
-    syncVlanChoice(ev.target.querySelector(".vlan-choice"));
+    resetRedeemForm();
     return `Joined ${offer.service_name}`;
   });
 });
+$("preview-code").addEventListener("click", previewInvitation);
+$("redeem-form").elements.code.addEventListener("input", () => $("invitation-preview").replaceChildren());
+$("webhook-form").addEventListener("submit", submitWebhook);
+$("webhook-form").elements.generate.addEventListener("click", generateSecret);
 
 document.addEventListener("change", (ev) => {
   if (ev.target.matches(".vlan-choice select[name=vlan_mode]")) syncVlanChoice(ev.target.closest(".vlan-choice"));

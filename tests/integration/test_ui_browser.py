@@ -4,7 +4,8 @@ the service active, and A's host pings B's. Two services share one interface by
 customer VLAN (EVPL). A whole party flow goes through the picture (interface, service
 and offer prompts), and the provider manages parties, tokens, work orders and services. The pages
 follow the event stream rather than polling; the provider filters and pages the
-audit log.
+audit log. An addressee sees what an offer is for before accepting it, a code is
+previewed before it is redeemed, and a party adds and deletes a webhook.
 Screenshots go to artifacts/."""
 
 from __future__ import annotations
@@ -532,3 +533,108 @@ def test_admin_filters_and_pages_the_audit_log(browser, server: Controller) -> N
     assert page.is_disabled("#audit-newest")
     # The log-in probes GET /me, which answers the provider 403 by design; Chromium logs it.
     assert [e for e in page.errors if "status of 403" not in e] == []
+
+
+def definitions(page, selector: str) -> dict[str, str]:
+    """The terms of the definition list `selector` and their values, as shown."""
+    return page.locator(selector).evaluate("""(dl) => Object.fromEntries(
+        [...dl.querySelectorAll('dt')]
+            .map((dt) => [dt.textContent, dt.nextElementSibling.textContent]))""")
+
+
+def test_offer_shows_what_is_offered_before_accepting(browser, server: Controller) -> None:
+    """November sees what mike offers before it accepts: in its offers list and in the
+    prompt of the envelope on its tree (opened with the keyboard), the service's name,
+    kind, type and bandwidth, owner, member count and expiry, and who takes part (the
+    preview of the service). It declines there."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    mike = server.party("mike", [("mike-h1", "acc1", 8, "00:00:00:00:00:71")])
+    november = server.party("november", [("november-h1", "acc4", 8, "00:00:00:00:00:72")])
+    line = server.api(mike).call("POST", "/services", {
+        "name": "mike-line", "kind": "ethernet-channel", "interface": "mike-h1",
+        "attributes": {"type": "point-to-point", "bandwidth_mbps": 250}})
+    server.api(mike).call("POST", f"/services/{line['id']}/offers", {"party": "november"})
+
+    page = log_in(browser, server, november)
+    page.wait_for_selector(".offer:has-text('mike-line from mike') dl.details")
+    expected = {"Service": f"mike-line (#{line['id']})", "Kind": "ethernet-channel",
+                "Type, bandwidth": "point-to-point, 250 Mb/s", "Owner": "mike",
+                "Members": "1 live member"}
+    listed = definitions(page, ".offer:has-text('mike-line from mike') dl.details")
+    assert {k: v for k, v in listed.items() if k != "Expires"} == expected
+    assert listed["Expires"]
+
+    page.focus("#picture g.offer-tag:has-text('mike-line from mike')")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#prompt-title:text-is('Offer of mike-line from mike')")
+    assert definitions(page, "#prompt dl.details") == listed
+    page.wait_for_selector("#prompt .members-preview td:text-is('mike')")
+    page.screenshot(path=str(ARTIFACTS / "ui-offer-details.png"), full_page=True)
+
+    page.click("#prompt button:text-is('Decline')")
+    page.wait_for_selector("#message.ok:has-text('Decline: done')")
+    assert [o["state"] for o in server.api(november).call("GET", "/offers")] == ["declined"]
+    assert page.errors == []
+
+
+def test_invitation_code_previewed_before_redeeming(browser, server: Controller) -> None:
+    """Oscar previews a code in the redeem form: what it is for, redeeming nothing; an
+    unknown code shows the controller's refusal."""
+    papa = server.party("papa", [("papa-h1", "acc2", 8, "00:00:00:00:00:73")])
+    oscar = server.party("oscar", [("oscar-h1", "acc3", 8, "00:00:00:00:00:74")])
+    lan = server.api(papa).call("POST", "/services", {
+        "name": "papa-lan", "kind": "ethernet-channel", "interface": "papa-h1",
+        "attributes": {"type": "multipoint-to-multipoint", "bandwidth_mbps": 20}})
+    code = server.api(papa).call("POST", f"/services/{lan['id']}/offers", {})["code"]
+
+    page = log_in(browser, server, oscar)
+    page.fill("#redeem-form input[name=code]", code)
+    page.click("#redeem-form button:text-is('Preview')")
+    page.wait_for_selector("#invitation-preview dl.details")
+    seen = definitions(page, "#invitation-preview dl.details")
+    assert seen["Service"] == f"papa-lan (#{lan['id']})" and seen["Owner"] == "papa"
+    assert seen["Type, bandwidth"] == "multipoint-to-multipoint, 20 Mb/s"
+    assert [o["state"] for o in server.api(papa).call("GET", "/offers")] == ["pending"]
+
+    page.fill("#redeem-form input[name=code]", "no-such-code")
+    assert page.locator("#invitation-preview *").count() == 0  # a new code, no old preview
+    page.click("#redeem-form button:text-is('Preview')")
+    page.wait_for_selector("#invitation-preview .error:has-text('Preview: no invitation')")
+    # The unknown code's 404 is logged by Chromium, by design.
+    assert [e for e in page.errors if "status of 404" not in e] == []
+
+
+def test_party_adds_and_deletes_a_webhook(browser, server: Controller) -> None:
+    """Quebec adds a webhook with a generated secret (a URL the controller refuses first,
+    its reason shown), sees it listed and deletes it; the API agrees at each step."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    quebec = server.party("quebec", [("quebec-h1", "acc3", 9, "00:00:00:00:00:75")])
+    page = log_in(browser, server, quebec)
+    page.wait_for_selector("#webhooks:has-text('No webhooks.')")
+
+    form = "#webhook-form"
+    page.fill(f"{form} input[name=url]", "ftp://127.0.0.1/quebec")
+    page.click(f"{form} button:text-is('Generate')")
+    secret = page.input_value(f"{form} input[name=secret]")
+    assert len(secret) == 64 and page.get_attribute(f"{form} input[name=secret]", "type") == "text"
+    page.click(f"{form} button:text-is('Add webhook')")
+    page.wait_for_selector("#message.error:has-text('Add webhook: url')")
+    assert server.api(quebec).call("GET", "/webhooks") == []
+
+    url = "http://127.0.0.1:9/quebec"
+    page.fill(f"{form} input[name=url]", url)
+    page.press(f"{form} input[name=url]", "Enter")
+    page.wait_for_selector("#message.ok:has-text('Added webhook')")
+    row = f"#webhooks tr:has(td:text-is('{url}'))"
+    page.wait_for_selector(row)
+    assert page.input_value(f"{form} input[name=secret]") == ""  # shown once
+    assert page.get_attribute(f"{form} input[name=secret]", "type") == "password"
+    hooks = server.api(quebec).call("GET", "/webhooks")
+    assert [(h["url"], h["party"], h["active"]) for h in hooks] == [(url, "quebec", True)]
+    page.screenshot(path=str(ARTIFACTS / "ui-webhooks.png"), full_page=True)
+
+    page.click(f"{row} button:text-is('Delete')")
+    page.wait_for_selector("#webhooks:has-text('No webhooks.')")
+    assert server.api(quebec).call("GET", "/webhooks") == []
+    # The refused URL's 400 is logged by Chromium, by design.
+    assert [e for e in page.errors if "status of 400" not in e] == []
