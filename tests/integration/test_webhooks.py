@@ -47,9 +47,12 @@ def test_webhooks_are_signed_ordered_retried_and_survive_a_restart(tmp_path: Pat
         assert [r.event for r in provider.delivered()] == logged
         assert all(r.signed_with(SECRET) and r.action == r.event["action"]
                    for r in provider.got)
-        # acme's webhook: only what acme may see, from when it registered.
+        # acme's webhook: only what acme may see, from when it registered (its own
+        # registration first).
         assert acmes.wait_for(lambda got: got and got[-1].event["action"] == "service_created")
-        assert [r.event for r in acmes.delivered()] == [
+        delivered = [r.event for r in acmes.delivered()]
+        assert delivered[0]["action"] == "webhook_created" and delivered[0]["party"] == "acme"
+        assert delivered[1:] == [
             e for e in _events(controller, acme) if e["service_id"] == service["id"]]
 
         # The receiver goes away; events happen; the controller dies before it delivers.
