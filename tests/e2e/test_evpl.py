@@ -15,9 +15,11 @@ aux data read directly: same VID, PCP and TPID 0x8100).
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import re
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -27,6 +29,7 @@ from controller.store import open_store
 from flows.compiler import compile_service, infrastructure
 from flows.intent import MULTIPOINT, POINT_TO_POINT
 from flows.rules import SwitchTables
+from tests.conftest import NETWORK_LOCK
 from tests.e2e.metro import (
     Metro,
     flow_lines,
@@ -34,6 +37,7 @@ from tests.e2e.metro import (
     meter_ids,
     mismatches,
     ofctl,
+    running_metro,
     wait_until,
 )
 from tests.e2e.test_reconcile import reconciled
@@ -77,12 +81,17 @@ def _service(metro: Metro, owner: str, kind_type: str, mbps: int, ce_vlan: int |
     return service["id"]
 
 
-@pytest.fixture
-def evpl(metro: Metro) -> Evpl:
-    """Services A and B of the module docstring, through the REST API."""
-    a = _service(metro, "h1", MULTIPOINT, CAP_A, 100, {"h5": 100, "h3": 300})
-    b = _service(metro, "h1", POINT_TO_POINT, CAP_B, 200, {"h7": None})
-    return Evpl(metro, a, b)
+@pytest.fixture(scope="module")
+def evpl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evpl]:
+    """Services A and B of the module docstring, through the REST API, on one
+    network for the module (the tests send frames; the last restarts the
+    controller, which changes nothing)."""
+    with open(NETWORK_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with running_metro(tmp_path_factory.mktemp("evpl")) as metro:
+            a = _service(metro, "h1", MULTIPOINT, CAP_A, 100, {"h5": 100, "h3": 300})
+            b = _service(metro, "h1", POINT_TO_POINT, CAP_B, 200, {"h7": None})
+            yield Evpl(metro, a, b)
 
 
 def _frame(dst: str, src: str, tags: tuple[tuple[int, int], ...] = (), size: int = 60) -> str:

@@ -239,4 +239,5 @@ class PgMachine(CoreMachine):
 
 def test_core_machine_on_postgresql(pg_databases: Any) -> None:
     PgMachine.databases = pg_databases
-    run_state_machine_as_test(PgMachine, settings=SETTINGS)
+    # Half the examples: each costs a database, and the steps are the SQLite run's.
+    run_state_machine_as_test(PgMachine, settings=settings(SETTINGS, max_examples=15))
