@@ -252,8 +252,11 @@ class Cluster:
                 del self._waiters[service_id]
 
 
-def mark_applied(conn: Connection, service_id: int, revision: int) -> None:
-    """The leader recorded the outcome of the service's state at `revision`."""
+def mark_applied(conn: Connection, service_id: int, revision: int | None) -> None:
+    """The leader recorded the outcome of the service's state at `revision` (None:
+    the change was this instance's own, nobody waits for a revision)."""
+    if revision is None:
+        return
     conn.execute(_MARK_APPLIED, {"sid": service_id, "rev": revision})
     notify(conn, f"applied:{service_id}:{revision}")
 

@@ -20,6 +20,7 @@ from typing import Any
 from webob import Response
 
 from controller.errors import ServiceError
+from controller.model import MAX_ID
 from northbound.envelope import RequestError, bearer_token
 
 POLL_S = 0.25
@@ -27,7 +28,6 @@ HEARTBEAT_S = 15.0
 REAUTH_S = 5.0
 BATCH = 100
 RETRY_MS = 2000  # what an EventSource waits before it reconnects
-MAX_ID = 2**63 - 1
 
 
 def resume_point(header: str | None) -> int | None:

@@ -129,7 +129,7 @@ def create_offer(ctx: Context, actor: Actor, service_id: int, body: Any) -> dict
             expires_at=now + wanted["expires_in_s"], created_at=now)).inserted_primary_key[0]
         record(conn, ctx, actor, "offer_created", service_id, wanted["party"], offer=offer_id,
                invitation=code is not None)
-        view = offer_view(conn, offer_row(conn, offer_id))
+        view = offer_view(conn, offer_id)
     return {**view, "code": code} if code else view
 
 
@@ -219,7 +219,7 @@ def _decide(ctx: Context, actor: Actor, offer_id: int, state: str) -> dict[str, 
         if offer["party_id"] is not None:
             addressee = party_row(conn, offer["party_id"])["name"]
         record(conn, ctx, actor, f"offer_{state}", service["id"], addressee, offer=offer_id)
-        return offer_view(conn, offer_row(conn, offer_id))
+        return offer_view(conn, offer_id)
 
 
 def decline_offer(ctx: Context, actor: Actor, offer_id: int) -> dict[str, Any]:
@@ -378,12 +378,10 @@ def _provision(ctx: Context, actor: Actor, offer_id: int, rollout: Rollout | Non
     with ctx.store.read() as conn:
         member = conn.execute(select(members.c.state, members.c.error).where(
             members.c.id == member_id)).one()
-    if member.state == FAILED:
-        _reopen(ctx, actor, offer_id, member_id)
-        raise provisioning_failed(f"{member.error}; nothing was kept and offer {offer_id} is "
-                                  "pending again: retry")
-    with ctx.store.read() as conn:
-        view = offer_view(conn, offer_row(conn, offer_id))
-        service = conn.execute(SERVICE, {"id": service_id}).mappings().one()
-        return {**view, "service": service_view(conn, ctx, service)}
+        if member.state != FAILED:
+            service = conn.execute(SERVICE, {"id": service_id}).mappings().one()
+            return {**offer_view(conn, offer_id), "service": service_view(conn, ctx, service)}
+    _reopen(ctx, actor, offer_id, member_id)
+    raise provisioning_failed(f"{member.error}; nothing was kept and offer {offer_id} is "
+                              "pending again: retry")
 

@@ -215,8 +215,7 @@ def finish_members(ctx: Context, actor: Any, rollout: Rollout | None,
                 for m in accepted:
                     record(conn, ctx, actor, "member_provisioned", service_id, m["party"],
                            interface=m["interface"], vlan=vlan)
-                if applied is not None:
-                    mark_applied(conn, service_id, applied)
+                mark_applied(conn, service_id, applied)
             return True
         except NotLeader:
             _defer(ctx, service_id)
@@ -314,8 +313,7 @@ def finish_withdrawal(ctx: Context, actor: Any, rollout: Rollout | None,
                        error=result.error or "not confirmed by the switches")
             else:
                 _settle_leaving(conn, ctx, service_id)
-            if applied is not None:
-                mark_applied(conn, service_id, applied)
+            mark_applied(conn, service_id, applied)
         return True
     except NotLeader:
         _defer(ctx, service_id)

@@ -98,11 +98,7 @@ def create_service(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
         interface = own_interface(conn, party_id, wanted["interface"])
         accounts.verify(conn, owner, wanted["kind"], wanted["attributes"], joining=True)
         check_interface_free(conn, interface, wanted["ce_vlan"])
-        if conn.execute(select(services.c.id).where(
-                services.c.owner_id == party_id, services.c.name == wanted["name"],
-                services.c.state != DELETED)).first():
-            raise conflict("name_taken", f"you already have a live service named "
-                                         f"'{wanted['name']}'")
+        check_name_free(conn, party_id, wanted["name"])
         now = ctx.clock()
         service_id = conn.execute(insert(services).values(
             name=wanted["name"], kind=wanted["kind"], attributes=wanted["attributes"],
@@ -198,14 +194,19 @@ def update_service(ctx: Context, actor: Actor, service_id: int, body: Any) -> di
         return service_view(conn, ctx, _service(conn, service_id))
 
 
-def _renamed(conn: Connection, service: Row, name: str | None) -> dict[str, Any]:
-    """{"name": name} if it changes and the owner has no other live service so named."""
-    if name is None or name == service["name"]:
-        return {}
+def check_name_free(conn: Connection, owner_id: int, name: str) -> None:
+    """An owner's live services have different names (also a unique index)."""
     if conn.execute(select(services.c.id).where(
-            services.c.owner_id == service["owner_id"], services.c.name == name,
+            services.c.owner_id == owner_id, services.c.name == name,
             services.c.state != DELETED)).first():
         raise conflict("name_taken", f"you already have a live service named '{name}'")
+
+
+def _renamed(conn: Connection, service: Row, name: str | None) -> dict[str, Any]:
+    """{"name": name} if it changes and is free among the owner's live services."""
+    if name is None or name == service["name"]:
+        return {}
+    check_name_free(conn, service["owner_id"], name)
     return {"name": name}
 
 

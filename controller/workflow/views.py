@@ -208,9 +208,9 @@ def offered_service(offer: Row) -> dict[str, Any]:
             "owner": offer["owner"], "members": offer["service_members"]}
 
 
-def offer_view(conn: Connection, offer: Row) -> dict[str, Any]:
+def offer_view(conn: Connection, offer_id: int) -> dict[str, Any]:
     return offer_fields(conn.execute(OFFER_ROWS.where(
-        offers.c.id == offer["id"])).mappings().one())
+        offers.c.id == offer_id)).mappings().one())
 
 
 # Work orders with their service's kind and attributes and their member's party.
