@@ -16,27 +16,34 @@ from sqlalchemy import Connection, bindparam, func, select
 
 from controller.errors import conflict
 from controller.model import ACCOUNT_ACTIVE, LIVE_MEMBER_STATES
-from controller.schema import members
+from controller.schema import members, parties
 
-_CHANNELS = select(func.count()).select_from(members).where(
-    members.c.party_id == bindparam("party_id"), members.c.state.in_(LIVE_MEMBER_STATES))
+_CHANNELS = (select(func.count()).select_from(members)
+             .where(members.c.party_id == parties.c.id, members.c.state.in_(LIVE_MEMBER_STATES))
+             .correlate(parties).scalar_subquery())
+# Parties with the channel slots they use (`channels`): every account an
+# acceptance verifies, in one statement.
+_ACCOUNTS = select(parties, _CHANNELS.label("channels")).where(
+    parties.c.id.in_(bindparam("ids", expanding=True)))
 
 
-def channels_in_use(conn: Connection, party_id: int) -> int:
-    return conn.execute(_CHANNELS, {"party_id": party_id}).scalar_one()
+def of(conn: Connection, party_ids: set[int]) -> dict[int, Mapping[str, Any]]:
+    """The parties' rows with `channels`, the live memberships each holds, by id."""
+    return {row["id"]: row for row in conn.execute(_ACCOUNTS, {"ids": sorted(party_ids)})
+            .mappings()}
 
 
-def verify(conn: Connection, party: Mapping[str, Any], kind: str,
-           attributes: Mapping[str, Any], joining: bool) -> None:
-    """Raise 409 account_not_supported naming the account and the limit it breaks."""
+def verify(party: Mapping[str, Any], kind: str, attributes: Mapping[str, Any],
+           joining: bool) -> None:
+    """Raise 409 account_not_supported naming the account and the limit it breaks;
+    `party` is a row of `of`."""
     who = f"account of party '{party['name']}'"
     if party["status"] != ACCOUNT_ACTIVE:
         _refuse(f"{who} is {party['status']}, not active")
     if kind not in party["service_kinds"]:
         _refuse(f"{who} does not list the service kind '{kind}'")
     verify_bandwidth(party, attributes)
-    used = channels_in_use(conn, party["id"])
-    limit = party["max_channels"]
+    used, limit = party["channels"], party["max_channels"]
     if used + (1 if joining else 0) > limit:
         _refuse(f"{who} has no free channel slot: it uses {used} of max_channels {limit}")
 

@@ -34,7 +34,7 @@ from sqlalchemy import select as sql_select
 from controller import metrics
 from controller.provisioning import Pending, ProvisionResult
 from controller.schema import leadership, services
-from controller.store import Store, dedicated_connection
+from controller.store import Store, dedicated_connection, generation_at_gate
 from flows.intent import ServiceIntent
 
 LOG = logging.getLogger("metroshare.cluster")
@@ -55,31 +55,30 @@ def fence(conn: Connection, generation: int | None) -> None:
     still the database's. None: a lone controller on SQLite, nothing to fence."""
     if generation is None:
         return
-    current = conn.execute(_GENERATION).scalar_one()
+    current = generation_at_gate(conn)
+    if current is None:
+        current = conn.execute(_GENERATION).scalar_one()
     if current != generation:
         raise NotLeader(f"generation {generation} was superseded by {current}")
 
 
 _GENERATION = sql_select(leadership.c.generation).where(leadership.c.id == 1)
+# A notice is sent when its transaction commits (PostgreSQL delivers NOTIFY on
+# commit); it rides on the statement that records the change, a round trip fewer.
+_NOTICE = func.pg_notify(CHANNEL, bindparam("notice"))
 _BUMP = (update(services).where(services.c.id == bindparam("sid"))
-         .values(revision=services.c.revision + 1).returning(services.c.revision))
+         .values(revision=services.c.revision + 1).returning(services.c.revision, _NOTICE))
 _APPLIED = sql_select(services.c.applied_revision).where(services.c.id == bindparam("sid"))
 _MARK_APPLIED = (update(services).where(services.c.id == bindparam("sid"),
                                         services.c.applied_revision < bindparam("rev"))
-                 .values(applied_revision=bindparam("rev")))
-
-
-def notify(conn: Connection, payload: str) -> None:
-    """Sent when the transaction commits (PostgreSQL delivers NOTIFY on commit)."""
-    conn.execute(sql_select(func.pg_notify(CHANNEL, payload)))
+                 .values(applied_revision=bindparam("rev")).returning(_NOTICE))
 
 
 def announce(conn: Connection, service_id: int) -> int:
     """In a change's transaction: the leader is to provision the service as this
     transaction leaves it (told when it commits); the revision to wait for."""
-    revision = conn.execute(_BUMP, {"sid": service_id}).scalar_one()
-    notify(conn, f"changed:{service_id}")
-    return revision
+    return conn.execute(_BUMP, {"sid": service_id,
+                                "notice": f"changed:{service_id}"}).scalar_one()
 
 
 class Cluster:
@@ -257,8 +256,10 @@ def mark_applied(conn: Connection, service_id: int, revision: int | None) -> Non
     the change was this instance's own, nobody waits for a revision)."""
     if revision is None:
         return
-    conn.execute(_MARK_APPLIED, {"sid": service_id, "rev": revision})
-    notify(conn, f"applied:{service_id}:{revision}")
+    # No row, no notice: a later revision is applied already, and its notice,
+    # sent then, answered every waiter of an earlier one.
+    conn.execute(_MARK_APPLIED, {"sid": service_id, "rev": revision,
+                                 "notice": f"applied:{service_id}:{revision}"}).all()
 
 
 class _Remote:

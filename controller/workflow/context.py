@@ -106,16 +106,22 @@ def require_admin(actor: Actor) -> None:
         raise forbidden("only the provider (admin token) may do this")
 
 
-def require_active(ctx: Context, actor: Actor) -> None:
+def require_active(conn: Connection, actor: Actor) -> None:
     """403 account_suspended on any write of a party whose account is suspended
-    (create, offer, accept, redeem, decline, withdraw, leave, tear down); reads
-    are not checked. The provider is never suspended."""
+    (create, offer, accept, redeem, decline, withdraw, leave, tear down, change,
+    webhooks); reads are not checked. The provider is never suspended. Read in
+    the write's own transaction, as its first statement."""
     if actor.party_id is None:
         return
-    with ctx.store.read() as conn:
-        row = conn.execute(_STATUS, {"id": actor.party_id}).first()
-    if row is not None and row.status == ACCOUNT_SUSPENDED:
-        raise account_suspended(row.name)
+    row = conn.execute(_STATUS, {"id": actor.party_id}).mappings().first()
+    if row is not None:
+        check_active(row)
+
+
+def check_active(party: Row) -> None:
+    """`require_active` for a party row the write reads anyway."""
+    if party["status"] == ACCOUNT_SUSPENDED:
+        raise account_suspended(party["name"])
 
 
 def party_row(conn: Connection, party_id: int) -> Row:

@@ -37,6 +37,7 @@ from controller.workflow.context import (
     SERVICE,
     Context,
     Row,
+    check_active,
     is_live,
     own_interface,
     party_by_name,
@@ -64,6 +65,7 @@ from controller.workflow.services import (
 from controller.workflow.views import (
     OFFER_ROWS,
     iso,
+    member_rows,
     offer_fields,
     offer_row,
     offer_view,
@@ -101,12 +103,11 @@ def _mark_expired(conn: Connection, ctx: Context, due: list[Any], now: float) ->
 
 def create_offer(ctx: Context, actor: Actor, service_id: int, body: Any) -> dict[str, Any]:
     """Owner only: to a named party, or an open invitation whose code is shown once."""
-    require_active(ctx, actor)
     party_id = require_party(actor)
     wanted = validation.new_offer(body)
-    expire_offers(ctx)
     code = tokens.new_secret() if wanted["party"] is None else None
     with ctx.lock, ctx.store.transaction() as conn:
+        require_active(conn, actor)
         service = visible_service(conn, actor, service_id)
         if service["owner_id"] != party_id:
             raise not_owner(service["id"])
@@ -119,8 +120,8 @@ def create_offer(ctx: Context, actor: Actor, service_id: int, body: Any) -> dict
         check_room(conn, service)
         if addressee is not None:
             # As acceptance will; an open invitation's redeemer is not known yet.
-            accounts.verify(conn, addressee, service["kind"], service["attributes"],
-                            joining=True)
+            accounts.verify(accounts.of(conn, {addressee["id"]})[addressee["id"]],
+                            service["kind"], service["attributes"], joining=True)
         now = ctx.clock()
         offer_id = conn.execute(insert(offers).values(
             service_id=service_id, owner_id=service["owner_id"],
@@ -133,12 +134,16 @@ def create_offer(ctx: Context, actor: Actor, service_id: int, body: Any) -> dict
     return {**view, "code": code} if code else view
 
 
-def _check_not_member(conn: Connection, service: Row, party: Row) -> None:
-    if conn.execute(select(members.c.id).where(
-            members.c.service_id == service["id"], members.c.party_id == party["id"],
-            members.c.state.in_(LIVE_MEMBER_STATES))).first():
+def _check_not_member(conn: Connection, service: Row, party: Row) -> bool:
+    """409 already_member if the party is a live member of the service; True if
+    it has a failed membership there (the joiner's new member replaces it)."""
+    states = conn.execute(select(members.c.state).where(
+        members.c.service_id == service["id"], members.c.party_id == party["id"],
+        members.c.state.in_((*LIVE_MEMBER_STATES, FAILED)))).scalars().all()
+    if any(state != FAILED for state in states):
         raise conflict("already_member", f"party '{party['name']}' is already a member of "
                                          f"service {service['id']}")
+    return bool(states)
 
 
 def _check_no_pending_offer(conn: Connection, ctx: Context, service: Row, party: Row) -> None:
@@ -205,8 +210,8 @@ def _check_addressee(actor: Actor, offer: Row) -> None:
 
 def _decide(ctx: Context, actor: Actor, offer_id: int, state: str) -> dict[str, Any]:
     """Decline (the addressee) or withdraw (the owner) a pending offer."""
-    require_active(ctx, actor)
     with ctx.lock, ctx.store.transaction() as conn:
+        require_active(conn, actor)
         offer, service = _visible_offer(conn, actor, offer_id)
         if state == DECLINED:
             _check_addressee(actor, offer)
@@ -231,22 +236,20 @@ def withdraw_offer(ctx: Context, actor: Actor, offer_id: int) -> dict[str, Any]:
 
 
 def accept_offer(ctx: Context, actor: Actor, offer_id: int, body: Any) -> dict[str, Any]:
-    require_active(ctx, actor)
     interface, ce_vlan = validation.acceptance(body)
     require_party(actor)
     with ctx.lock:
         with ctx.store.transaction() as conn:
             offer, service = _visible_offer(conn, actor, offer_id)
             _check_addressee(actor, offer)
-            member_id = _join(conn, ctx, actor, offer, service, interface, ce_vlan)
+            member_id, service = _join(conn, ctx, actor, offer, service, interface, ce_vlan)
             announced = announce(conn, ctx, service)
-            read = state_of(conn, service["id"])
+            read = state_of(conn, service)
         rollout = start(ctx, service["id"], read=read, announced=announced)
     return _provision(ctx, actor, offer_id, rollout, service["id"], member_id)
 
 
 def accept_invitation(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
-    require_active(ctx, actor)
     code, interface, ce_vlan = validation.invitation(body)
     require_party(actor)
     with ctx.lock:
@@ -256,9 +259,9 @@ def accept_invitation(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
             if offer is None:
                 raise not_found("invitation", "with that code")
             service = conn.execute(SERVICE, {"id": offer["service_id"]}).mappings().one()
-            member_id = _join(conn, ctx, actor, offer, service, interface, ce_vlan)
+            member_id, service = _join(conn, ctx, actor, offer, service, interface, ce_vlan)
             announced = announce(conn, ctx, service)
-            read = state_of(conn, service["id"])
+            read = state_of(conn, service)
         rollout = start(ctx, service["id"], read=read, announced=announced)
     return _provision(ctx, actor, offer["id"], rollout, service["id"], member_id)
 
@@ -277,33 +280,37 @@ def preview_invitation(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
 
 
 def _join(conn: Connection, ctx: Context, actor: Actor, offer: Row, service: Row,
-          interface_name: str, ce_vlan: int) -> int:
-    """Every check of an acceptance, then its writes; returns the new member's id."""
+          interface_name: str, ce_vlan: int) -> tuple[int, Row]:
+    """Every check of an acceptance, then its writes; returns the new member's id
+    and the service's row as the transaction leaves it."""
+    account = accounts.of(conn, {actor.party_id, service["owner_id"]})
+    joiner = account[actor.party_id]
+    check_active(joiner)
     _check_pending(ctx, offer)
     check_live(service)
     validation.check_ce_vlan(service["kind"], ce_vlan)
-    joiner = party_row(conn, actor.party_id)
     interface = own_interface(conn, joiner["id"], interface_name)
-    _check_not_member(conn, service, joiner)
+    failed_before = _check_not_member(conn, service, joiner)
     check_interface_free(conn, interface, ce_vlan)
     check_room(conn, service)
-    accounts.verify(conn, party_row(conn, service["owner_id"]), service["kind"],
-                    service["attributes"], joining=False)
-    accounts.verify(conn, joiner, service["kind"], service["attributes"], joining=True)
+    accounts.verify(account[service["owner_id"]], service["kind"], service["attributes"],
+                    joining=False)
+    accounts.verify(joiner, service["kind"], service["attributes"], joining=True)
     vlan = service["vlan"]
     if service["kind"] in ETHERNET_KINDS and vlan is None:
         vlan = vlans.allocate(conn, ctx.vlan_pool)
-    rows = live_rows(conn, service["id"])
     wanted: dict[str, int] = {}
     if service["kind"] == SECURE_BANDWIDTH:
-        ports = [*edge_ports(rows), PortRef(interface["switch"], interface["port"])]
+        ports = [*edge_ports(live_rows(conn, service["id"])),
+                 PortRef(interface["switch"], interface["port"])]
         wanted = capacity.hose(ctx.topology, ports, service["attributes"]["bandwidth_mbps"])
         capacity.admit(conn, ctx.topology, service["id"], wanted)
     # Every check passed: write.
     now = ctx.clock()
-    conn.execute(update(members).where(members.c.service_id == service["id"],
-                                       members.c.party_id == joiner["id"],
-                                       members.c.state == FAILED).values(state=REMOVED))
+    if failed_before:
+        conn.execute(update(members).where(members.c.service_id == service["id"],
+                                           members.c.party_id == joiner["id"],
+                                           members.c.state == FAILED).values(state=REMOVED))
     member_id = conn.execute(insert(members).values(
         service_id=service["id"], party_id=joiner["id"], interface_id=interface["id"],
         role=role_for(service["attributes"].get("type"), is_owner=False), state=ACCEPTED,
@@ -321,7 +328,7 @@ def _join(conn: Connection, ctx: Context, actor: Actor, offer: Row, service: Row
         _close_offers(conn, ctx, service["id"], now)
     if service["kind"] not in ETHERNET_KINDS:
         _issue_orders(conn, service["id"], now)
-    return member_id
+    return member_id, {**service, "vlan": vlan}
 
 
 def _close_offers(conn: Connection, ctx: Context, service_id: int, now: float) -> None:
@@ -376,12 +383,13 @@ def _provision(ctx: Context, actor: Actor, offer_id: int, rollout: Rollout | Non
     answer; if they did not take the new member, 503 and the offer is open again."""
     finish_new_member(ctx, actor, rollout, member_id)
     with ctx.store.read() as conn:
-        member = conn.execute(select(members.c.state, members.c.error).where(
-            members.c.id == member_id)).one()
-        if member.state != FAILED:
+        rows = member_rows(conn, service_id)
+        failed = [m for m in rows if m["id"] == member_id and m["state"] == FAILED]
+        if not failed:
             service = conn.execute(SERVICE, {"id": service_id}).mappings().one()
-            return {**offer_view(conn, offer_id), "service": service_view(conn, ctx, service)}
+            return {**offer_view(conn, offer_id),
+                    "service": service_view(conn, ctx, service, rows)}
     _reopen(ctx, actor, offer_id, member_id)
-    raise provisioning_failed(f"{member.error}; nothing was kept and offer {offer_id} is "
-                              "pending again: retry")
+    raise provisioning_failed(f"{failed[0]['error']}; nothing was kept and offer {offer_id} "
+                              "is pending again: retry")
 

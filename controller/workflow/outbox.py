@@ -16,11 +16,18 @@ _ACTIVE = (select(webhooks.c.id, webhooks.c.party_id, parties.c.name)
            .select_from(webhooks.outerjoin(parties, parties.c.id == webhooks.c.party_id))
            .where(webhooks.c.active))
 _ADD = insert(deliveries)
+# The transaction's read of the active webhooks, kept with the transaction it is
+# valid in (`conn.info` outlives a transaction: it is the pooled connection's).
+_HOOKS = "metroshare.active_webhooks"
 
 
 def fan_out(conn: Connection, event_id: int, at: float) -> None:
-    """Queue the event for each webhook entitled to it, due at once (`at`)."""
-    hooks = conn.execute(_ACTIVE).all()
+    """Queue the event for each webhook entitled to it, due at once (`at`). The
+    active webhooks are read once per transaction, however many events it records."""
+    transaction, hooks = conn.info.get(_HOOKS, (None, None))
+    if hooks is None or transaction is not conn.get_transaction():
+        hooks = conn.execute(_ACTIVE).all()
+        conn.info[_HOOKS] = (conn.get_transaction(), hooks)
     if not hooks:
         return
     sees: dict[int, bool] = {}
@@ -33,3 +40,8 @@ def fan_out(conn: Connection, event_id: int, at: float) -> None:
             for hook in hooks if hook.party_id is None or sees[hook.party_id]]
     if rows:
         conn.execute(_ADD, rows)
+
+
+def forget(conn: Connection) -> None:
+    """The transaction changed the webhooks: the next event reads them again."""
+    conn.info.pop(_HOOKS, None)

@@ -137,10 +137,11 @@ def _defer(ctx: Context, service_id: int) -> None:
     ctx.ethernet.defer(service_id)  # type: ignore[attr-defined]  # only a cluster fences
 
 
-def state_of(conn: Connection, service_id: int) -> tuple[Row, list[Row]]:
-    """The service and its live members, as `start` hands them over: read in the
-    change's own transaction, it saves `start` a read of its own."""
-    return service_row(conn, service_id), live_rows(conn, service_id)
+def state_of(conn: Connection, service: Row) -> tuple[Row, list[Row]]:
+    """The service (its row as the change's transaction leaves it, which the change
+    knows) and its live members, as `start` hands them over: read in the change's
+    own transaction, it saves `start` a read of its own."""
+    return service, live_rows(conn, service["id"])
 
 
 def announce(conn: Connection, ctx: Context, service: Row) -> int | None:
@@ -167,7 +168,7 @@ def start(ctx: Context, service_id: int, vlan: int | None = None,
     """
     if read is None:
         with ctx.store.read() as conn:
-            read = state_of(conn, service_id)
+            read = state_of(conn, service_row(conn, service_id))
     service, rows = read
     vlan = service["vlan"] or vlan
     if service["kind"] not in ETHERNET_KINDS or vlan is None:

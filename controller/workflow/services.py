@@ -32,6 +32,7 @@ from controller.workflow.context import (
     SERVICE,
     Context,
     Row,
+    check_active,
     is_live,
     is_participant,
     own_interface,
@@ -90,13 +91,13 @@ def check_live(service: Row) -> None:
 
 def create_service(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
     """The creator becomes owner and first member (accepted; root if point-to-multipoint)."""
-    require_active(ctx, actor)
     party_id = require_party(actor)
     wanted = validation.new_service(body)
     with ctx.lock, ctx.store.transaction() as conn:
-        owner = party_row(conn, party_id)
+        owner = accounts.of(conn, {party_id})[party_id]
+        check_active(owner)
         interface = own_interface(conn, party_id, wanted["interface"])
-        accounts.verify(conn, owner, wanted["kind"], wanted["attributes"], joining=True)
+        accounts.verify(owner, wanted["kind"], wanted["attributes"], joining=True)
         check_interface_free(conn, interface, wanted["ce_vlan"])
         check_name_free(conn, party_id, wanted["name"])
         now = ctx.clock()
@@ -165,10 +166,10 @@ def update_service(ctx: Context, actor: Actor, service_id: int, body: Any) -> di
     nothing. The switches then modify the members' meters in place (same ids:
     no flow is removed, the VLAN stays); if they refuse, the previous bandwidth
     is put back and the answer is 503 provisioning_failed."""
-    require_active(ctx, actor)
     party_id = require_party(actor)
     with ctx.lock:
         with ctx.store.transaction() as conn:
+            require_active(conn, actor)
             service = visible_service(conn, actor, service_id)
             if service["owner_id"] != party_id:
                 raise not_owner(service["id"])
@@ -186,7 +187,7 @@ def update_service(ctx: Context, actor: Actor, service_id: int, body: Any) -> di
             record(conn, ctx, actor, "service_changed", service_id, **{
                 key: {"from": service[key], "to": value} for key, value in changes.items()})
             announced = announce(conn, ctx, service) if resized and service["vlan"] else None
-            read = state_of(conn, service_id)
+            read = state_of(conn, {**service, **changes})
         rollout = start(ctx, service_id, read=read, announced=announced) if resized else None
     # No lock held while the switches answer.
     finish_change(ctx, actor, rollout, service)
@@ -226,9 +227,9 @@ def _admit_bandwidth(conn: Connection, ctx: Context, service: Row,
 
 def remove_member(ctx: Context, actor: Actor, service_id: int, party_name: str) -> dict[str, Any]:
     """The owner (or the provider) removes a member, or a member leaves."""
-    require_active(ctx, actor)
     with ctx.lock:
         with ctx.store.transaction() as conn:
+            require_active(conn, actor)
             service = visible_service(conn, actor, service_id)
             target = conn.execute(select(parties.c.id).where(
                 parties.c.name == party_name)).scalar()
@@ -277,9 +278,9 @@ def _cancel_orders(conn: Connection, member_ids: list[int]) -> None:
 
 def teardown_service(ctx: Context, actor: Actor, service_id: int) -> dict[str, Any]:
     """Delete the service: members out, pending offers withdrawn, VLAN and links freed."""
-    require_active(ctx, actor)
     with ctx.lock:
         with ctx.store.transaction() as conn:
+            require_active(conn, actor)
             service = visible_service(conn, actor, service_id)
             if not (actor.is_admin or actor.party_id == service["owner_id"]):
                 raise not_owner(service["id"])

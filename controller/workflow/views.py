@@ -126,12 +126,15 @@ def party_names(conn: Connection, party_ids: set[int]) -> dict[int, str]:
         parties.c.id.in_(party_ids))).all())
 
 
-def service_views(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, Any]]:
-    """Views of `rows` in one query for all their members, and one more for the
-    names of owners that are no longer members (torn-down services), if any."""
+def service_views(conn: Connection, ctx: Context, rows: list[Row],
+                  found: dict[int, list[Row]] | None = None) -> list[dict[str, Any]]:
+    """Views of `rows` in one query for all their members (none if the caller read
+    them, `found`: `members_of` of the same services), and one more for the names
+    of owners that are no longer members (torn-down services), if any."""
     if not rows:
         return []
-    found = members_of(conn, [s["id"] for s in rows])
+    if found is None:
+        found = members_of(conn, [s["id"] for s in rows])
     owners = {m["party_id"]: m["party"] for members_of_one in found.values()
               for m in members_of_one}
     missing = {s["owner_id"] for s in rows} - owners.keys()
@@ -153,8 +156,11 @@ def service_views(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[
     } for service in rows]
 
 
-def service_view(conn: Connection, ctx: Context, service: Row) -> dict[str, Any]:
-    return service_views(conn, ctx, [service])[0]
+def service_view(conn: Connection, ctx: Context, service: Row,
+                 rows: list[Row] | None = None) -> dict[str, Any]:
+    """`rows`: the service's `member_rows`, if the caller read them."""
+    found = None if rows is None else {service["id"]: rows}
+    return service_views(conn, ctx, [service], found)[0]
 
 
 def preview_view(conn: Connection, ctx: Context, service: Row) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from controller import validation
 from controller.errors import not_found
 from controller.model import Actor
 from controller.schema import deliveries, parties, webhooks
-from controller.workflow import paging
+from controller.workflow import outbox, paging
 from controller.workflow.context import Context, Row, record, require_active
 from controller.workflow.views import iso
 
@@ -33,12 +33,13 @@ def _visible(actor: Actor) -> Any:
 
 
 def create_webhook(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
-    require_active(ctx, actor)
     url, secret = validation.new_webhook(body)
     with ctx.lock, ctx.store.transaction() as conn:
+        require_active(conn, actor)
         webhook_id = conn.execute(insert(webhooks).values(
             party_id=actor.party_id, url=url, secret=secret, created_at=ctx.clock(),
             active=True)).inserted_primary_key[0]
+        outbox.forget(conn)
         view = webhook_view(conn.execute(_ROWS.where(webhooks.c.id == webhook_id))
                             .mappings().one())
         _record(conn, ctx, actor, "webhook_created", view)
@@ -73,12 +74,13 @@ def backlog(ctx: Context) -> int:
 def delete_webhook(ctx: Context, actor: Actor, webhook_id: int) -> dict[str, Any]:
     """Inactive from this commit on: no new event is queued for it, and what was
     queued is not sent (a delivery under way may still arrive)."""
-    require_active(ctx, actor)
     with ctx.lock, ctx.store.transaction() as conn:
+        require_active(conn, actor)
         found = _ROWS.where(webhooks.c.id == webhook_id)
         if conn.execute(found.where(_visible(actor))).first() is None:
             raise not_found("webhook", webhook_id)
         conn.execute(update(webhooks).where(webhooks.c.id == webhook_id).values(active=False))
+        outbox.forget(conn)
         conn.execute(update(deliveries).where(
             deliveries.c.webhook_id == webhook_id, deliveries.c.next_attempt_at.is_not(None))
             .values(next_attempt_at=None, last_error="webhook deleted"))
