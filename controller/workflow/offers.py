@@ -65,11 +65,11 @@ from controller.workflow.services import (
 from controller.workflow.views import (
     OFFER_ROWS,
     iso,
-    member_rows,
     offer_fields,
     offer_row,
     offer_view,
     offered_service,
+    service_state,
     service_view,
 )
 from topology.model import PortRef
@@ -383,10 +383,9 @@ def _provision(ctx: Context, actor: Actor, offer_id: int, rollout: Rollout | Non
     answer; if they did not take the new member, 503 and the offer is open again."""
     finish_new_member(ctx, actor, rollout, member_id)
     with ctx.store.read() as conn:
-        rows = member_rows(conn, service_id)
+        service, rows = service_state(conn, service_id)
         failed = [m for m in rows if m["id"] == member_id and m["state"] == FAILED]
         if not failed:
-            service = conn.execute(SERVICE, {"id": service_id}).mappings().one()
             return {**offer_view(conn, offer_id),
                     "service": service_view(conn, ctx, service, rows)}
     _reopen(ctx, actor, offer_id, member_id)

@@ -38,16 +38,12 @@ from controller.model import (
 )
 from controller.provisioning import INSTALLED, Pending, ProvisionResult, Settled
 from controller.schema import interfaces, members, parties, services
-from controller.workflow.context import SERVICE, Context, Row, record
-from controller.workflow.views import MEMBERS, member_rows
+from controller.workflow.context import Context, Row, record
+from controller.workflow.views import MEMBERS, member_rows, service_state
 from flows.intent import MemberIntent, ServiceIntent
 from topology.model import PortRef
 
 log = logging.getLogger(__name__)
-
-
-def service_row(conn: Connection, service_id: int) -> Row:
-    return conn.execute(SERVICE, {"id": service_id}).mappings().one()
 
 
 def live_rows(conn: Connection, service_id: int) -> list[Row]:
@@ -76,8 +72,7 @@ def refresh(conn: Connection, ctx: Context, service_id: int, **also: Any) -> Non
 
     A leaving member (a switch has yet to confirm its rules are gone) keeps the
     VLAN and its link reservations; a torn-down service frees them once none is left."""
-    service = service_row(conn, service_id)
-    everyone = member_rows(conn, service_id)
+    service, everyone = service_state(conn, service_id)
     rows = [m for m in everyone if m["state"] in LIVE_MEMBER_STATES]
     # Off the switches, but still holding what they had: the VLAN and reservations stay.
     leaving = [m for m in everyone if m["state"] in (LEAVING, SUSPENDED)]
@@ -168,7 +163,8 @@ def start(ctx: Context, service_id: int, vlan: int | None = None,
     """
     if read is None:
         with ctx.store.read() as conn:
-            read = state_of(conn, service_row(conn, service_id))
+            service, everyone = service_state(conn, service_id)
+        read = service, [m for m in everyone if m["state"] in LIVE_MEMBER_STATES]
     service, rows = read
     vlan = service["vlan"] or vlan
     if service["kind"] not in ETHERNET_KINDS or vlan is None:
@@ -471,7 +467,7 @@ def drive(ctx: Context, service_id: int) -> None:
     service's revision read here is applied, which wakes whoever waits for it."""
     with ctx.lock:
         with ctx.store.read() as conn:
-            service, everyone = service_row(conn, service_id), member_rows(conn, service_id)
+            service, everyone = service_state(conn, service_id)
         rows = [m for m in everyone if m["state"] in LIVE_MEMBER_STATES]
         leaving = any(m["state"] == LEAVING for m in everyone)
         rollout = start(ctx, service_id, read=(service, rows))

@@ -29,12 +29,10 @@ from controller.model import (
 from controller.schema import members, offers, orders, parties, services
 from controller.workflow import paging
 from controller.workflow.context import (
-    SERVICE,
     Context,
     Row,
     check_active,
     is_live,
-    is_participant,
     own_interface,
     party_row,
     record,
@@ -51,7 +49,13 @@ from controller.workflow.rollout import (
     start,
     state_of,
 )
-from controller.workflow.views import member_rows, preview_view, service_view, service_views
+from controller.workflow.views import (
+    member_rows,
+    preview_view,
+    service_state,
+    service_view,
+    service_views,
+)
 
 
 def check_interface_free(conn: Connection, interface: Row, ce_vlan: int) -> None:
@@ -112,11 +116,7 @@ def create_service(ctx: Context, actor: Actor, body: Any) -> dict[str, Any]:
         record(conn, ctx, actor, "service_created", service_id, actor.name,
                kind=wanted["kind"], attributes=wanted["attributes"], interface=interface["name"],
                ce_vlan=wanted["ce_vlan"] or None)
-        return service_view(conn, ctx, _service(conn, service_id))
-
-
-def _service(conn: Connection, service_id: int) -> Row:
-    return conn.execute(select(services).where(services.c.id == service_id)).mappings().one()
+        return service_view(conn, ctx, *service_state(conn, service_id))
 
 
 def list_services(ctx: Context, actor: Actor, limit: int = paging.DEFAULT_LIMIT,
@@ -147,14 +147,14 @@ def get_service(ctx: Context, actor: Actor, service_id: int) -> dict[str, Any]:
     preview so that it can judge the offer. Only this read: every write still
     goes through `visible_service`, which refuses the addressee (404)."""
     with ctx.store.read() as conn:
-        service = conn.execute(SERVICE, {"id": service_id}).mappings().first()
-        if service is not None and (actor.is_admin
-                                    or is_participant(conn, service, actor.party_id)):
-            return service_view(conn, ctx, service)
-        if service is not None and conn.execute(_OFFERED, {
-                "service_id": service_id, "party_id": actor.party_id,
-                "now": ctx.clock()}).first() is not None:
-            return preview_view(conn, ctx, service)
+        service, rows = service_state(conn, service_id)
+        # A participant: the owner, or a member not removed (every one of `rows`).
+        if actor.is_admin or actor.party_id in (service["owner_id"],
+                                                *(m["party_id"] for m in rows)):
+            return service_view(conn, ctx, service, rows)
+        if conn.execute(_OFFERED, {"service_id": service_id, "party_id": actor.party_id,
+                                   "now": ctx.clock()}).first() is not None:
+            return preview_view(conn, ctx, service, rows)
         raise not_found("service", service_id)
 
 
@@ -192,7 +192,7 @@ def update_service(ctx: Context, actor: Actor, service_id: int, body: Any) -> di
     # No lock held while the switches answer.
     finish_change(ctx, actor, rollout, service)
     with ctx.store.read() as conn:
-        return service_view(conn, ctx, _service(conn, service_id))
+        return service_view(conn, ctx, *service_state(conn, service_id))
 
 
 def check_name_free(conn: Connection, owner_id: int, name: str) -> None:
@@ -258,7 +258,7 @@ def remove_member(ctx: Context, actor: Actor, service_id: int, party_name: str) 
     # No lock held while the switches answer.
     finish_withdrawal(ctx, actor, withdrawal, service_id)
     with ctx.store.read() as conn:
-        return service_view(conn, ctx, _service(conn, service_id))
+        return service_view(conn, ctx, *service_state(conn, service_id))
 
 
 def _leave(conn: Connection, rows: list[Row]) -> None:
@@ -301,5 +301,5 @@ def teardown_service(ctx: Context, actor: Actor, service_id: int) -> dict[str, A
     # No lock held while the switches answer.
     finish_withdrawal(ctx, actor, withdrawal, service_id)
     with ctx.store.read() as conn:
-        return service_view(conn, ctx, _service(conn, service_id))
+        return service_view(conn, ctx, *service_state(conn, service_id))
 

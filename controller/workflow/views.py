@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, func, select
 
 from controller.capacity import link_id
+from controller.errors import not_found
 from controller.model import (
     ACTIVE,
     DEGRADED,
@@ -97,6 +98,32 @@ def member_rows(conn: Connection, service_id: int) -> list[Row]:
     return members_of(conn, [service_id])[service_id]
 
 
+# The service and its `member_rows` in one statement: a row per member (the
+# service's columns repeated), or one without a member; member columns prefixed.
+_MEMBER_COLUMNS = {f"m_{column.name}": column.name for column in MEMBERS.selected_columns}
+_STATE = (select(services, *(column.label(f"m_{column.name}")
+                             for column in MEMBERS.selected_columns))
+          .select_from(services
+                       .outerjoin(members, and_(members.c.service_id == services.c.id,
+                                                members.c.state != REMOVED))
+                       .outerjoin(parties, parties.c.id == members.c.party_id)
+                       .outerjoin(interfaces, interfaces.c.id == members.c.interface_id))
+          .where(services.c.id == bindparam("id"))
+          .order_by(members.c.id))
+
+
+def service_state(conn: Connection, service_id: int) -> tuple[Row, list[Row]]:
+    """The service's row and its `member_rows`, read together (a round trip fewer
+    wherever both are needed); 404 if there is no such service."""
+    found = conn.execute(_STATE, {"id": service_id}).mappings().all()
+    if not found:
+        raise not_found("service", service_id)
+    service = {column.name: found[0][column.name] for column in services.c}
+    rows = [{name: row[key] for key, name in _MEMBER_COLUMNS.items()}
+            for row in found if row["m_id"] is not None]
+    return service, rows
+
+
 def is_degraded(ctx: Context, rows: list[Row]) -> bool:
     """True while a switch or link the service's live members span is down."""
     if not (ctx.down_switches or ctx.down_links):
@@ -163,11 +190,13 @@ def service_view(conn: Connection, ctx: Context, service: Row,
     return service_views(conn, ctx, [service], found)[0]
 
 
-def preview_view(conn: Connection, ctx: Context, service: Row) -> dict[str, Any]:
+def preview_view(conn: Connection, ctx: Context, service: Row, rows: list[Row]
+                 ) -> dict[str, Any]:
     """The service as its members see it, for the addressee of a pending offer of it:
     without where the others attach (interface, customer VLAN, an error that may
-    name a port, the switches on the path), which a non-member has no need of."""
-    view = service_view(conn, ctx, service)
+    name a port, the switches on the path), which a non-member has no need of.
+    `rows`: its `member_rows`."""
+    view = service_view(conn, ctx, service, rows)
     members_seen = [{**m, "interface": None, "ce_vlan": None, "error": None}
                     for m in view["members"]]
     return {**view, "members": members_seen, "provisioning": {}}

@@ -124,6 +124,6 @@ def test_allocation_reads_a_bounded_number_of_rows(store) -> None:
             _service(conn, tag, name=f"s{tag}")
     event.listen(store.engine, "before_cursor_execute",
                  lambda conn, cursor, statement, *args: statements.append(statement))
-    with store.read() as conn:
+    with store.transaction() as conn:  # where an acceptance allocates
         assert allocate(conn, range(2, 4095)) == 3002
     assert len([s for s in statements if "services" in s]) == 1
