@@ -5,12 +5,19 @@ serial acceptances (create, offer, accept — barrier-confirmed — delete) are
 timed on:
 
 1. one controller on SQLite: the baseline, measured in the same run;
-2. one controller on PostgreSQL (the engine alone);
-3. two controllers on one PostgreSQL database, every switch connected to
-   both: through the leader, and through the standby (the change is committed
-   there, provisioned by the leader, answered once the leader recorded it);
+2. two controllers on one PostgreSQL database, every switch connected to
+   both: through the leader and through the standby, one after the other
+   (the standby's change is committed there, provisioned by the leader,
+   answered once the leader recorded it);
+3. one controller on PostgreSQL: the same leader, its standby stopped (the
+   engine alone, on the same tree, database and services);
 4. then `kill -9` of the leader: the time until the standby's /healthz says
    `leader`, and the first acceptance through it.
+
+Figures 2 and 3 are taken in `--rounds` alternating rounds (the standby
+stopped and started again between them), so that the drift of a shared
+machine over minutes falls on all three alike rather than on whichever was
+measured last.
 
 The issue's bound: an acceptance on any instance stays within 5 ms of the
 single-controller figure. Both readings are printed: against one controller
@@ -18,7 +25,7 @@ on SQLite (the default deployment), and against one controller on
 PostgreSQL (what several controllers cost beyond their engine). p50/p99 by
 nearest rank.
 
-    sudo .venv/bin/python -m bench.cluster [--live 200] [--samples 100]
+    sudo .venv/bin/python -m bench.cluster [--live 200] [--samples 120] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -86,6 +93,26 @@ def serial(port: int, pair: Pair, samples: int, prefix: str) -> list[float]:
     return took
 
 
+def alternate(ports: list[int], pair: Pair, samples: int, prefix: str) -> list[list[float]]:
+    """`samples` serial acceptances through each port, taking turns."""
+    clients = [Client(port) for port in ports]
+    took: list[list[float]] = [[] for _ in ports]
+    for n in range(samples):
+        for i, client in enumerate(clients):
+            took[i].append(loadgen.cycle(client, pair, f"{prefix}{i}-{n}", delete=True)[0])
+    for client in clients:
+        client.close()
+    return took
+
+
+def standing_by(controller: Controller, switches: int) -> None:
+    """Wait until a (re)started instance is a standby connected to every switch."""
+    client = Client(controller.api_port)
+    while role(controller.api_port) != "standby" or connected(client) < switches:
+        time.sleep(0.1)
+    client.close()
+
+
 def ms(values: list[float], q: float) -> float:
     return loadgen.percentile(values, q) * 1000
 
@@ -123,7 +150,9 @@ def connected(client: Client) -> int:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--live", type=int, default=200, help="services in place while measuring")
-    p.add_argument("--samples", type=int, default=100, help="serial acceptances per figure")
+    p.add_argument("--samples", type=int, default=120, help="serial acceptances per figure")
+    p.add_argument("--rounds", type=int, default=4,
+                   help="alternating rounds the PostgreSQL figures are taken in")
     args = p.parse_args()
     lock = open(NETWORK_LOCK, "w")
     take_lock(lock)
@@ -137,16 +166,22 @@ def main() -> None:
                 single.api_port, pairs[-1], args.samples, "s")
         with ExitStack() as stack:
             db = stack.enter_context(database())
-            (single,), pairs = setup_run(stack, work / "pg", [db], args.live, ["solo"])
-            results["one controller, PostgreSQL"] = serial(
-                single.api_port, pairs[-1], args.samples, "p")
-        with ExitStack() as stack:
-            db = stack.enter_context(database())
             (a, b), pairs = setup_run(stack, work / "pair", [db, db], args.live, ["a", "b"])
-            results["two controllers: through the leader"] = serial(
-                a.api_port, pairs[-1], args.samples, "l")
-            results["two controllers: through the standby"] = serial(
-                b.api_port, pairs[-1], args.samples, "s")
+            switches = len(load_topology(METRO_YAML).switches)
+            leader, standby, alone = [], [], []
+            per_round = max(1, args.samples // args.rounds)
+            for n in range(args.rounds):
+                through_a, through_b = alternate([a.api_port, b.api_port], pairs[-1],
+                                                 per_round, f"r{n}-")
+                leader += through_a
+                standby += through_b
+                b.kill()
+                alone += serial(a.api_port, pairs[-1], per_round, f"r{n}-p")
+                b.start()
+                standing_by(b, switches)
+            results["one controller, PostgreSQL"] = alone
+            results["two controllers: through the leader"] = leader
+            results["two controllers: through the standby"] = standby
             a.kill()
             killed = time.monotonic()
             while role(b.api_port) != "leader":
@@ -177,7 +212,8 @@ def main() -> None:
     rows.append(Row("first acceptance through the new leader",
                     fmt(failover["first acceptance through it"] * 1000, "ms"), "—"))
     print_table(rows, f"Several controllers: demo tree, {args.live} live services, "
-                      f"{args.samples} serial acceptances per figure")
+                      f"{per_round * args.rounds} serial acceptances per figure "
+                      f"({args.rounds} rounds)")
 
 
 if __name__ == "__main__":
