@@ -213,6 +213,6 @@ def open_store(url_or_path: str | PathLike[str],
         return Store(engine)
     # Reads in autocommit from a pool of their own: switching a pooled connection
     # there and back would cost a SET each way, as much as the BEGIN and COMMIT.
-    reader = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
+    reader = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
                            isolation_level="AUTOCOMMIT")
     return Store(engine, reader=reader)
