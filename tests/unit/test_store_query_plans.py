@@ -14,7 +14,7 @@ from sqlalchemy import event, insert
 from controller import tokens
 from controller.model import ADMIN
 from controller.schema import events, interfaces, members, offers, orders, parties, services
-from tests.unit.test_core_fixtures import make_core
+from tests.unit.test_core_fixtures import build_world, make_core, p2p
 
 TABLES = "parties|interfaces|services|members|offers|orders|events|reservations"
 FULL_SCAN = re.compile(rf"^SCAN ({TABLES})\b")
@@ -155,3 +155,31 @@ def test_request_path_queries_use_indexes(recorded) -> None:
             if any(FULL_SCAN.match(step) for step in plan):
                 assert by_admin and page, (statement, plan)
     assert checked > 100 and pages > 30
+
+
+def test_an_acceptance_takes_few_statements(tmp_path: Path) -> None:
+    """Each statement is a round trip on PostgreSQL (about half a millisecond in
+    the controller): an acceptance decides in one transaction, records the
+    switches' answer in a second and reads its answer back: 26 statements for a
+    point-to-point service (which also closes its other offers), where there
+    were 43 in five transactions (docs/benchmarks.md). A new statement on this
+    path should be a choice."""
+    world = build_world(tmp_path)
+    service = p2p(world)["id"]
+    offer = world.core.create_offer(world.alice, service, {"party": "bob"})["id"]
+    seen: list[str] = []
+    full: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement.split()[0].upper())
+        full.append(" ".join(statement.split())[:110])
+
+    event.listen(world.store.engine, "before_cursor_execute", record)
+    try:
+        world.core.accept_offer(world.bob, offer, {"interface": "bob-if0"})
+    finally:
+        event.remove(world.store.engine, "before_cursor_execute", record)
+    assert world.net.intents[-1].members, "the acceptance reached the provisioner"
+    statements = [s for s in seen if s not in ("BEGIN", "COMMIT", "PRAGMA")]
+    assert seen.count("BEGIN") == 3  # decide, record the outcome, read the answer
+    assert len(statements) <= 26, full
