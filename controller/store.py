@@ -118,12 +118,23 @@ _OPEN_GATE = update(write_gate).values(generation=write_gate.c.generation + 1).r
 _GATE_READ = "metroshare.generation_at_gate"
 
 
+def remember(conn: Connection, key: str, value: Any) -> None:
+    """Keep `value` for the rest of this transaction (`recall`). `conn.info`
+    outlives transactions (it is the pooled connection's), so the value is kept
+    with the transaction it belongs to."""
+    conn.info[key] = (conn.get_transaction(), value)
+
+
+def recall(conn: Connection, key: str) -> Any:
+    """What this transaction `remember`ed under `key`; None if nothing."""
+    transaction, value = conn.info.get(key, (None, None))
+    return value if transaction is conn.get_transaction() else None
+
+
 def generation_at_gate(conn: Connection) -> int | None:
     """The leader's generation read when this transaction opened the gate (None:
-    not a `Store.transaction`). `conn.info` outlives transactions, so the read is
-    kept with the transaction it belongs to."""
-    transaction, generation = conn.info.get(_GATE_READ, (None, None))
-    return generation if transaction is conn.get_transaction() else None
+    not a `Store.transaction`)."""
+    return recall(conn, _GATE_READ)
 
 
 def _inline(call: Callable[[], Any]) -> Any:
@@ -153,8 +164,7 @@ class Store:
             with self.engine.connect() as conn:
                 trans = conn.begin()
                 try:
-                    generation = conn.execute(_OPEN_GATE).scalar_one()
-                    conn.info[_GATE_READ] = (trans, generation)
+                    remember(conn, _GATE_READ, conn.execute(_OPEN_GATE).scalar_one())
                     yield conn
                 except BaseException:
                     trans.rollback()

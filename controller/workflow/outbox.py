@@ -10,24 +10,23 @@ from sqlalchemy import Connection, insert, select
 
 from controller.model import Actor
 from controller.schema import deliveries, events, parties, webhooks
+from controller.store import recall, remember
 from controller.workflow.visibility import visible_to
 
 _ACTIVE = (select(webhooks.c.id, webhooks.c.party_id, parties.c.name)
            .select_from(webhooks.outerjoin(parties, parties.c.id == webhooks.c.party_id))
            .where(webhooks.c.active))
 _ADD = insert(deliveries)
-# The transaction's read of the active webhooks, kept with the transaction it is
-# valid in (`conn.info` outlives a transaction: it is the pooled connection's).
-_HOOKS = "metroshare.active_webhooks"
+_HOOKS = "metroshare.active_webhooks"  # the transaction's read of them (`store.recall`)
 
 
 def fan_out(conn: Connection, event_id: int, at: float) -> None:
     """Queue the event for each webhook entitled to it, due at once (`at`). The
     active webhooks are read once per transaction, however many events it records."""
-    transaction, hooks = conn.info.get(_HOOKS, (None, None))
-    if hooks is None or transaction is not conn.get_transaction():
+    hooks = recall(conn, _HOOKS)
+    if hooks is None:
         hooks = conn.execute(_ACTIVE).all()
-        conn.info[_HOOKS] = (conn.get_transaction(), hooks)
+        remember(conn, _HOOKS, hooks)
     if not hooks:
         return
     sees: dict[int, bool] = {}
@@ -44,4 +43,4 @@ def fan_out(conn: Connection, event_id: int, at: float) -> None:
 
 def forget(conn: Connection) -> None:
     """The transaction changed the webhooks: the next event reads them again."""
-    conn.info.pop(_HOOKS, None)
+    remember(conn, _HOOKS, None)
