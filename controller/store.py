@@ -13,13 +13,14 @@ is `dedicated_connection(store.engine.url)`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from os import PathLike
 from typing import Any
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 
 from controller.errors import ServiceError, conflict
 from controller.migrations import upgrade
@@ -90,6 +91,38 @@ def _make_psycopg2_green() -> None:
 
         psycogreen.eventlet.patch_psycopg()
         _green_psycopg2 = True
+
+
+# A pooled connection used this recently is not pinged before it is used again.
+IDLE_PING_S = 1.0
+_IDLE_SINCE = "metroshare.idle_since"
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """`pool_pre_ping` for a connection idle longer than `IDLE_PING_S` only.
+
+    A ping on every checkout was a round trip in each of an acceptance's five
+    or six checkouts on PostgreSQL. A connection the server served within the
+    last second is alive unless the server restarted within that second; a
+    restart that quick costs the one request that finds it an error (nothing
+    changed: its transaction never opened), and the pool reconnects after it."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get(_IDLE_SINCE, float("-inf")) <= IDLE_PING_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # dead: the pool drops it and checks out another
+            raise DisconnectionError(str(exc)) from exc
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -218,11 +251,12 @@ def open_store(url_or_path: str | PathLike[str],
     if is_postgresql(url):
         _make_psycopg2_green()
         url = _psycopg2_url(url)
-    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(url, pool_size=10, max_overflow=10)
+    _ping_when_idle(engine)
     if not is_postgresql(url):
         return Store(engine)
     # Reads in autocommit from a pool of their own: switching a pooled connection
     # there and back would cost a SET each way, as much as the BEGIN and COMMIT.
-    reader = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
-                           isolation_level="AUTOCOMMIT")
+    reader = create_engine(url, pool_size=5, max_overflow=5, isolation_level="AUTOCOMMIT")
+    _ping_when_idle(reader)
     return Store(engine, reader=reader)
