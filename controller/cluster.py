@@ -14,9 +14,11 @@ A standby bumps the service's `revision` and notifies the leader
 (`LISTEN/NOTIFY` on one channel) in the change's own transaction (`announce`)
 or, when it finds out later that it does not lead, in one of its own
 (`Cluster.request`); the leader provisions the service's state as the
-database holds it, records the outcome and its `applied_revision` in one
-transaction, and notifies back. The waiting request returns when the notice
-of its revision (or a later one) arrives, without reading the database.
+database holds it and records the outcome, its `applied_revision` in the
+same update of the service (`applied_mark`). The database notifies back
+when that advances (a trigger, migration 0010). The waiting request returns
+when the notice of its revision (or a later one) arrives, without reading
+the database.
 """
 
 from __future__ import annotations
@@ -69,9 +71,6 @@ _NOTICE = func.pg_notify(CHANNEL, bindparam("notice"))
 _BUMP = (update(services).where(services.c.id == bindparam("sid"))
          .values(revision=services.c.revision + 1).returning(services.c.revision, _NOTICE))
 _APPLIED = sql_select(services.c.applied_revision).where(services.c.id == bindparam("sid"))
-_MARK_APPLIED = (update(services).where(services.c.id == bindparam("sid"),
-                                        services.c.applied_revision < bindparam("rev"))
-                 .values(applied_revision=bindparam("rev")).returning(_NOTICE))
 
 
 def announce(conn: Connection, service_id: int) -> int:
@@ -251,15 +250,22 @@ class Cluster:
                 del self._waiters[service_id]
 
 
-def mark_applied(conn: Connection, service_id: int, revision: int | None) -> None:
-    """The leader recorded the outcome of the service's state at `revision` (None:
-    the change was this instance's own, nobody waits for a revision)."""
+def applied_mark(revision: int | None) -> dict[str, Any]:
+    """The columns that mark the service's state at `revision` applied, for the
+    update of the service that records the outcome: the database tells the
+    waiters when it commits, if the mark advanced (a later revision applied
+    already answered every waiter of an earlier one). None: the change was this
+    instance's own, nobody waits for a revision."""
     if revision is None:
-        return
-    # No row, no notice: a later revision is applied already, and its notice,
-    # sent then, answered every waiter of an earlier one.
-    conn.execute(_MARK_APPLIED, {"sid": service_id, "rev": revision,
-                                 "notice": f"applied:{service_id}:{revision}"}).all()
+        return {}
+    return {"applied_revision": func.greatest(services.c.applied_revision, revision)}
+
+
+def mark_applied(conn: Connection, service_id: int, revision: int | None) -> None:
+    """`applied_mark`, where recording the outcome updates nothing else of the service."""
+    if revision is not None:
+        conn.execute(update(services).where(services.c.id == service_id)
+                     .values(**applied_mark(revision)))
 
 
 class _Remote:

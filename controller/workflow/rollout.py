@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, or_, select, update
 
 from controller import capacity, cluster, vlans
-from controller.cluster import NotLeader, fence, mark_applied
+from controller.cluster import NotLeader, applied_mark, fence, mark_applied
 from controller.errors import provisioning_failed
 from controller.model import (
     ACCEPTED,
@@ -208,11 +208,11 @@ def finish_members(ctx: Context, actor: Any, rollout: Rollout | None,
                 conn.execute(update(members).where(
                     members.c.id.in_([m["id"] for m in accepted]), members.c.state == ACCEPTED)
                     .values(state=PROVISIONED))
-                refresh(conn, ctx, service_id, provisioning=result.switches)
+                refresh(conn, ctx, service_id, provisioning=result.switches,
+                        **applied_mark(applied))
                 for m in accepted:
                     record(conn, ctx, actor, "member_provisioned", service_id, m["party"],
                            interface=m["interface"], vlan=vlan)
-                mark_applied(conn, service_id, applied)
             return True
         except NotLeader:
             _defer(ctx, service_id)
@@ -288,10 +288,9 @@ def finish_withdrawal(ctx: Context, actor: Any, rollout: Rollout | None,
         if service_id is None:
             return False
         with ctx.lock, ctx.store.transaction() as conn:  # nothing to tell the switches
-            _settle_leaving(conn, ctx, service_id)
             if applied is not None:
                 fence(conn, ctx.generation)
-                mark_applied(conn, service_id, applied)
+            _settle_leaving(conn, ctx, service_id, **applied_mark(applied))
         return True
     result = rollout.result()
     if result.elsewhere:
@@ -304,13 +303,12 @@ def finish_withdrawal(ctx: Context, actor: Any, rollout: Rollout | None,
         with ctx.lock, ctx.store.transaction() as conn:
             fence(conn, ctx.generation)
             conn.execute(update(services).where(services.c.id == service_id)
-                         .values(provisioning=statuses))
+                         .values(provisioning=statuses, **applied_mark(applied)))
             if waiting:
                 record(conn, ctx, actor, "removal_pending", service_id, switches=waiting,
                        error=result.error or "not confirmed by the switches")
             else:
                 _settle_leaving(conn, ctx, service_id)
-            mark_applied(conn, service_id, applied)
         return True
     except NotLeader:
         _defer(ctx, service_id)
@@ -318,13 +316,14 @@ def finish_withdrawal(ctx: Context, actor: Any, rollout: Rollout | None,
 
 
 def _settle_leaving(conn: Connection, ctx: Context, service_id: int,
-                    late_switch: str | None = None) -> None:
+                    late_switch: str | None = None, **also: Any) -> None:
     """Every switch confirmed the removal: leaving members are gone, and what they
-    held is free. `late_switch`: the one that confirmed after a wait (recorded)."""
+    held is free. `late_switch`: the one that confirmed after a wait (recorded);
+    `also`: columns of the service to set in the same statement (`refresh`)."""
     gone = conn.execute(update(members).where(members.c.service_id == service_id,
                                               members.c.state == LEAVING)
                         .values(state=REMOVED)).rowcount
-    refresh(conn, ctx, service_id)
+    refresh(conn, ctx, service_id, **also)
     if gone and late_switch:
         record(conn, ctx, "system", "removal_confirmed", service_id, switch=late_switch,
                members=gone)
@@ -484,8 +483,7 @@ def drive(ctx: Context, service_id: int) -> None:
         if leaving and confirmed and not result.elsewhere:
             with ctx.lock, ctx.store.transaction() as conn:
                 fence(conn, ctx.generation)
-                _settle_leaving(conn, ctx, service_id)
-                mark_applied(conn, service_id, revision)
+                _settle_leaving(conn, ctx, service_id, **applied_mark(revision))
             return
     elif rollout is not None or leaving:
         recorded = finish_withdrawal(ctx, "system", rollout, service_id, applied=revision)

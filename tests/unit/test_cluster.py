@@ -12,13 +12,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text, update
 
-from controller.cluster import LEASE_S, Cluster, ClusterProvisioner, NotLeader, fence
+from controller.cluster import (
+    CHANNEL,
+    LEASE_S,
+    Cluster,
+    ClusterProvisioner,
+    NotLeader,
+    applied_mark,
+    fence,
+    mark_applied,
+)
 from controller.core import ServiceCore
 from controller.errors import ServiceError
 from controller.model import ADMIN
-from controller.store import open_store
+from controller.schema import services
+from controller.store import dedicated_connection, open_store
 from tests.unit.test_core_fixtures import (
     ADMIN_TOKEN,
     RecordingProvisioner,
@@ -100,6 +110,42 @@ def test_the_fence_refuses_a_deposed_generation(pg_url: str) -> None:
         with pytest.raises(NotLeader), store.transaction() as conn:
             fence(conn, a.generation - 1)
         store.close()
+
+
+def test_the_database_tells_when_an_applied_revision_advances(pg_url: str) -> None:
+    """Whatever statement records an outcome also marks it applied; the notice
+    comes from the database, once the transaction commits, and only on advance."""
+    store = open_store(pg_url)
+    core = ServiceCore(metro_topology(), store, admin_token=ADMIN_TOKEN)
+    owner = core.create_party(ADMIN, party_body("own", [("acc1", 2)]))
+    sid = core.create_service(core.authenticate(owner["token"]),
+                              ethernet_body("s", "own-if0"))["id"]
+    listener = dedicated_connection(pg_url)
+    listener.cursor().execute(f"LISTEN {CHANNEL}")
+
+    def heard() -> list[str]:
+        listener.poll()
+        payloads = [n.payload for n in listener.notifies]
+        listener.notifies.clear()
+        return payloads
+
+    with store.transaction() as conn:
+        conn.execute(update(services).where(services.c.id == sid)
+                     .values(state="active", **applied_mark(3)))
+        assert heard() == []  # not before the commit
+    assert heard() == [f"applied:{sid}:3"]
+    with store.transaction() as conn:
+        mark_applied(conn, sid, 2)  # behind: nothing to tell
+        mark_applied(conn, sid, None)
+    assert heard() == []
+    with store.transaction() as conn:
+        conn.execute(update(services).where(services.c.id == sid).values(name="t"))
+    assert heard() == []
+    with store.read() as conn:
+        assert conn.execute(select(services.c.applied_revision)
+                            .where(services.c.id == sid)).scalar_one() == 3
+    listener.close()
+    store.close()
 
 
 def test_an_acceptance_on_the_standby_is_provisioned_by_the_leader(pg_url: str) -> None:
