@@ -310,6 +310,26 @@ def switch_matches(switch: str, tables: SwitchTables, workdir: Path) -> bool:
             and meter_ids(switch) == {m.meter_id for m in tables.meters})
 
 
+def hub_lag(client: Client, admin: str) -> dict[str, float]:
+    """The controller's `metroshare_hub_lag_seconds` so far: bucket bound -> count
+    (cumulative, as Prometheus gives them), and "count"."""
+    status, raw = client.request("GET", "/metrics", admin)
+    if status != 200:
+        raise RuntimeError(f"GET /metrics answered {status}: {raw[:200]!r}")
+    out: dict[str, float] = {}
+    for line in raw.decode().splitlines():
+        if line.startswith("metroshare_hub_lag_seconds_bucket{"):
+            out[line.split('le="')[1].split('"')[0]] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("metroshare_hub_lag_seconds_count"):
+            out["count"] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def stalls(before: dict[str, float], after: dict[str, float], over: str) -> int:
+    """Probes between two readings that found the thread held longer than `over` s."""
+    return int((after["count"] - after[over]) - (before["count"] - before[over]))
+
+
 def switches_connected(client: Client) -> int:
     """What /healthz says; -1 while it does not answer."""
     try:
@@ -597,9 +617,15 @@ class Run:
         say(f"concurrency: {args.clients} writers (create, offer, accept, delete) and "
             f"{args.readers} readers (GET /services, /offers as the bulk parties), "
             f"{args.seconds:g} s")
+        lag_before = hub_lag(client, admin)
         wrote, read = concurrency(port, bulk, n, args)
+        lag_after = hub_lag(client, admin)
         say(f"  writers: {wrote.line('acceptances')}")
         say(f"  readers: {read.line('reads')}")
+        held = {over: stalls(lag_before, lag_after, over) for over in ("0.1", "0.25", "0.5")}
+        say(f"  controller thread held > 100 / 250 / 500 ms: {held['0.1']} / {held['0.25']} / "
+            f"{held['0.5']} times in {lag_after['count'] - lag_before['count']:.0f} probes "
+            f"(metroshare_hub_lag_seconds; an audit reads every switch back every 30 s)")
         mix = f"{args.clients} writers + {args.readers} readers"
         self.add(
             Row(f"confirmed acceptances/s, {mix}", fmt(wrote.rate, "/s"),
@@ -611,7 +637,9 @@ class Run:
                 ratio(read.rate, ceiling.rate), at_least(read.rate, READ_RATE)),
             Row("read p99, concurrent", ms(read.p99_ms), f"≤ {READ_P99_MS:g} ms",
                 f"{ms(ceiling.p99_ms)} /healthz", ratio(read.p99_ms, ceiling.p99_ms),
-                at_most(read.p99_ms, READ_P99_MS)))
+                at_most(read.p99_ms, READ_P99_MS)),
+            Row(f"controller thread held > 250 ms, {mix}, {args.seconds:g} s",
+                f"{held['0.25']} times", "—", f"{held['0.1']} times > 100 ms"))
 
         # 4. RSS of the controller that did all of the above.
         rss, peak = rss_mb(controller.proc.pid)

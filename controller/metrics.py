@@ -62,6 +62,11 @@ BARRIER_SECONDS = Histogram(
     "metroshare_barrier_seconds",
     "Time from sending a batch to a switch to its barrier reply, by switch.", ["switch"],
     buckets=SECONDS_BUCKETS, registry=REGISTRY)
+HUB_LAG = Histogram(
+    "metroshare_hub_lag_seconds",
+    "How late a 50 ms timer of the controller's green threads fires: time the one "
+    "thread that answers the switches and the API spent busy elsewhere.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=REGISTRY)
 LEADER = Gauge(
     "metroshare_leader", "1 while this controller is the leader of the cluster (a lone "
     "controller always is), else 0.", registry=REGISTRY)

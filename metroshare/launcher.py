@@ -11,6 +11,7 @@ import signal
 import socket
 import ssl
 import sys
+from typing import Any
 
 from metroshare.settings import DatabaseInUseError, Settings, is_sqlite_path, lock_sqlite_database
 
@@ -34,18 +35,87 @@ def apply_shims() -> None:
         eventlet.wsgi.ALREADY_HANDLED = object()
 
 
-def _decode_flow_stats_fast() -> None:
-    """Decode flow-stats replies straight into rule values (`apps.readback.FlowStatsEntry`).
+def _decode_read_back_fast() -> None:
+    """Decode flow-stats and group-desc replies straight into rule values
+    (`apps.readback.FlowStatsEntry`, `GroupDescEntry`), and let other green
+    threads run after each multipart reply.
 
-    Ryu parses every entry into an object tree (~70 µs a flow): a read-back of
-    a switch with 10,000 flows held the controller's one thread for most of a
-    second, at every restart, reconnect and 30 s audit. Only metroshare reads
-    flow stats in this process."""
-    from ryu.ofproto import ofproto_v1_3_parser
+    Ryu parses every entry into an object tree (~70 µs a flow), and its receive
+    loop yields only every 2,048 messages: a read-back of a switch with 10,000
+    flows and 3,000 groups (tens of 64 KiB replies) held the controller's one
+    thread for up to half a second at a time, at every restart, reconnect and
+    30 s audit, stalling every request and barrier meanwhile. Only metroshare
+    reads these tables in this process."""
+    from ryu.lib import hub
+    from ryu.ofproto import ofproto_v1_3, ofproto_v1_3_parser
 
-    from apps.readback import FlowStatsEntry
+    from apps.readback import FlowStatsEntry, GroupDescEntry
 
     ofproto_v1_3_parser.OFPFlowStatsReply.cls_stats_body_cls = FlowStatsEntry
+    ofproto_v1_3_parser.OFPGroupDescStatsReply.cls_stats_body_cls = GroupDescEntry
+    parsers = ofproto_v1_3_parser._MSG_PARSERS
+    parse = parsers[ofproto_v1_3.OFPT_MULTIPART_REPLY]
+
+    def parse_then_yield(*args: Any) -> Any:
+        msg = parse(*args)
+        hub.sleep(0)
+        return msg
+
+    parsers[ofproto_v1_3.OFPT_MULTIPART_REPLY] = parse_then_yield
+
+
+FREEZE_EVERY_S = 30.0   # what survived this long is moved out of the collector's way
+UNFREEZE_EVERY = 20     # freezes; then one full collection (every 10 minutes)
+
+
+def _keep_long_lived_out_of_gc() -> None:
+    """Every 30 s, collect what is new and freeze what survived (`gc.freeze`).
+
+    With thousands of services the controller holds millions of long-lived
+    objects (compiled rules, intents, read-back tables), and each full
+    collection walked all of them: 90 ms at start, 250 ms at 4,000 services,
+    every few seconds under load, with the one thread that answers switches
+    and requests stopped meanwhile. Frozen objects are still freed when their
+    last reference goes (reference counting); only a cycle among them that
+    becomes garbage waits for the full collection every `UNFREEZE_EVERY`."""
+    import gc
+
+    from ryu.lib import hub
+
+    def freeze() -> None:
+        freezes = 0
+        while True:
+            hub.sleep(FREEZE_EVERY_S)
+            freezes += 1
+            if freezes % UNFREEZE_EVERY == 0:
+                gc.unfreeze()
+            gc.collect()
+            gc.freeze()
+
+    hub.spawn(freeze)
+
+
+LAG_PROBE_S = 0.05
+
+
+def _measure_hub_lag() -> None:
+    """`metroshare_hub_lag_seconds`: how late a timer fires says how long the
+    controller's one thread was held by something that did not yield (a large
+    read-back, a collection, a long request), which every switch and request
+    waited for."""
+    import time
+
+    from ryu.lib import hub
+
+    from controller import metrics
+
+    def probe() -> None:
+        while True:
+            started = time.monotonic()
+            hub.sleep(LAG_PROBE_S)
+            metrics.HUB_LAG.observe(max(0.0, time.monotonic() - started - LAG_PROBE_S))
+
+    hub.spawn(probe)
 
 
 TLS_HANDSHAKE_TIMEOUT_S = 10  # a peer that stalls its handshake is dropped after this
@@ -161,7 +231,9 @@ def run_controller(settings: Settings, apps: list[str] | None = None) -> int:
     from ryu.cmd import manager  # monkey-patches for eventlet, then imports the controller
 
     _fix_tls_listener()
-    _decode_flow_stats_fast()
+    _decode_read_back_fast()
+    _keep_long_lived_out_of_gc()
+    _measure_hub_lag()
     global _main_greenlet
     import greenlet
 

@@ -43,6 +43,9 @@ def test_members_reach_each_other_and_nobody_else(metro) -> None:
     # one provisioning per acceptance: 1 (p2p) + 2 (multipoint) + 2 (p2mp)
     assert "metroshare_provisioning_seconds_count 5.0\n" in metrics, metrics
     assert "metroshare_flow_mods_sent_total 0.0\n" not in metrics, metrics
+    # The hub-lag probe runs (a 50 ms timer: some seconds of samples by now).
+    lag = re.search(r"^metroshare_hub_lag_seconds_count (\S+)$", metrics, re.M)
+    assert lag and float(lag.group(1)) > 10, metrics
 
     # Leave: h6 leaves the multipoint service; teardown: the whole p2mp service goes.
     metro.parties["h6"].call("DELETE", f"/services/{mp}/members/p6")

@@ -139,6 +139,8 @@ def test_evpl_groups_match_ryu_and_read_back_equal(group: Group) -> None:
     assert raw == serialized(msg, 5)
     body = struct.pack("!HBxI", len(raw) - 8, ofp.OFPGT_ALL, group.group_id) + raw[16:]
     assert readback.group_value(parser.OFPGroupDescStats.parser(body, 0)) == group
+    entry = readback.GroupDescEntry.parser(body, 0)
+    assert (entry.group, entry.length) == (group, len(body))
 
 
 @pytest.mark.parametrize("command", [ofp.OFPGC_ADD, ofp.OFPGC_MODIFY, ofp.OFPGC_DELETE])
@@ -205,6 +207,29 @@ def test_group_and_meter_read_back_equal() -> None:
     config = parser.OFPMeterConfigStats(flags=ofp.OFPMF_KBPS | ofp.OFPMF_BURST, meter_id=9,
                                         bands=[parser.OFPMeterBandDrop(50000, 5000)])
     assert readback.meter_value(config) == Meter(9, 50000, 5000)
+
+
+def _group_desc_bytes(group: Group, kind: int = ofp.OFPGT_ALL, weight: int = 0) -> bytes:
+    """The group as a switch reports it in a group-desc reply (Ryu serialises it)."""
+    buckets = [parser.OFPBucket(weight=weight, actions=[ryu_action(a) for a in b])
+               for b in group.buckets]
+    raw = serialized(parser.OFPGroupMod(DP, ofp.OFPGC_ADD, kind, group.group_id, buckets), 5)
+    return struct.pack("!HBxI", len(raw) - 8, kind, group.group_id) + raw[16:]
+
+
+@pytest.mark.parametrize("group", EVPL_GROUPS + [
+    Group(42, ((("output", 1),), (("pop_vlan",), ("output", 3)))), Group(7, ())])
+def test_group_desc_decodes_straight_to_the_group_ryu_would_give(group: Group) -> None:
+    """The fast decoder the launcher installs gives exactly `group_value` of Ryu's own
+    parse, for every group the compiler makes, and the entry's length; another type
+    or a weighted bucket reads back unequal, as with Ryu's parse."""
+    for kind, weight in ((ofp.OFPGT_ALL, 0), (ofp.OFPGT_SELECT, 0), (ofp.OFPGT_ALL, 3)):
+        raw = _group_desc_bytes(group, kind, weight)
+        entry = readback.GroupDescEntry.parser(raw + b"\0" * 16, 0)  # more entries follow
+        assert entry.length == len(raw)
+        assert entry.group == readback.group_value(parser.OFPGroupDescStats.parser(raw, 0))
+        assert (entry.group == group) == (kind == ofp.OFPGT_ALL and (
+            weight == 0 or not group.buckets))
 
 
 def test_lldp_probe_round_trip_and_check(metro_yaml) -> None:
