@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from select import select as wait_readable
 
 import pytest
 from sqlalchemy import create_engine, select, text, update
@@ -123,8 +124,13 @@ def test_the_database_tells_when_an_applied_revision_advances(pg_url: str) -> No
     listener = dedicated_connection(pg_url)
     listener.cursor().execute(f"LISTEN {CHANNEL}")
 
-    def heard() -> list[str]:
-        listener.poll()
+    def heard(wanted: int = 0, within: float = 0.3) -> list[str]:
+        """The notices delivered: `wanted` of them, or whatever came within
+        `within` seconds (a notice reaches the listener shortly after its commit)."""
+        deadline = time.monotonic() + (5.0 if wanted else within)
+        while len(listener.notifies) < (wanted or 1) and time.monotonic() < deadline:
+            wait_readable([listener], [], [], max(0.0, deadline - time.monotonic()))
+            listener.poll()
         payloads = [n.payload for n in listener.notifies]
         listener.notifies.clear()
         return payloads
@@ -133,7 +139,7 @@ def test_the_database_tells_when_an_applied_revision_advances(pg_url: str) -> No
         conn.execute(update(services).where(services.c.id == sid)
                      .values(state="active", **applied_mark(3)))
         assert heard() == []  # not before the commit
-    assert heard() == [f"applied:{sid}:3"]
+    assert heard(1) == [f"applied:{sid}:3"]
     with store.transaction() as conn:
         mark_applied(conn, sid, 2)  # behind: nothing to tell
         mark_applied(conn, sid, None)
