@@ -37,7 +37,7 @@ class MetroshareContext:
         self.topology = load_topology(_settings.topology_path)
         # Commits wait for the disk in a real thread: sqlite3 calls are not green, and
         # in the hub they would hold up every switch and request for the fsync.
-        store = open_store(_settings.db, tpool.execute)
+        store = open_store(_settings.db, tpool.execute, _settings.db_connections)
         # On PostgreSQL this is one of several controllers: the leader is elected.
         clustered = store.engine.dialect.name == "postgresql"
         self.instance = _settings.instance or f"controller:{_settings.api_port}"

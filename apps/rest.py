@@ -115,6 +115,7 @@ class ApiWorkers:
                "--listen-fd", str(self.public.fileno()),
                "--controller-socket", self.controller_socket,
                "--topology", str(s.topology_path), "--db", s.db,
+               "--db-connections", str(s.db_connections),
                "--idle-timeout", str(IDLE_TIMEOUT_S)]
         if s.tls_cert:
             cmd += ["--tls-cert", str(s.tls_cert), "--tls-key", str(s.tls_key)]

@@ -58,6 +58,7 @@ class WebhookDelivery(app_manager.RyuApp):
     def _spawn(self, generation: int | None) -> subprocess.Popen:
         settings = self.metroshare.settings
         cmd = [sys.executable, "-m", "controller.delivery", "--db", settings.db,
+               "--db-connections", str(settings.db_connections),
                "--retry-base", str(settings.webhook_retry_base)]
         if generation is not None:
             cmd += ["--generation", str(generation)]

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import bindparam, event, func, select, update
 
 from controller.schema import deliveries, events, leadership, webhooks
-from controller.store import Store, open_store
+from controller.store import DB_CONNECTIONS, Store, open_store
 from controller.workflow.views import event_view
 
 LOG = logging.getLogger("metroshare.webhooks")
@@ -184,18 +184,20 @@ def main(argv: list[str] | None = None) -> None:
     """`python -m controller.delivery`: started by the leading controller, never by hand."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", required=True)
+    parser.add_argument("--db-connections", type=int, default=DB_CONNECTIONS)
     parser.add_argument("--retry-base", type=float, default=RETRY_BASE_S)
     parser.add_argument("--generation", type=int, help="the leader's, with several controllers")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=f"webhooks {os.getpid()}: %(message)s")
-    run(open_outbox(args.db), args.retry_base, threading.Event(), args.generation)
+    run(open_outbox(args.db, args.db_connections), args.retry_base, threading.Event(),
+        args.generation)
 
 
-def open_outbox(db: str) -> Store:
+def open_outbox(db: str, connections: int = DB_CONNECTIONS) -> Store:
     """The store, with SQLite's commits not waiting for the disk: this process shares
     the write lock with the controller, which must not wait for its fsyncs. A mark
     lost to a power cut only sends an event again (at least once)."""
-    store = open_store(db)
+    store = open_store(db, connections=connections)
     if store.engine.dialect.name == "sqlite":
         event.listen(store.engine, "connect", _no_fsync)
         store.engine.dispose()  # the connection that migrated was made before the listener

@@ -93,6 +93,8 @@ def _make_psycopg2_green() -> None:
         _green_psycopg2 = True
 
 
+DB_CONNECTIONS = 30  # per process, on a database server: 20 for transactions, 10 for reads
+MIN_CONNECTIONS = 2  # one for transactions, one for reads
 # A pooled connection used this recently is not pinged before it is used again.
 IDLE_PING_S = 1.0
 _IDLE_SINCE = "metroshare.idle_since"
@@ -237,12 +239,32 @@ def _clash(exc: IntegrityError) -> ServiceError | IntegrityError:
     return exc
 
 
+def pool_sizes(connections: int) -> tuple[int, int]:
+    """How a process's `connections` to a database server are shared: (at most for
+    transactions, at most for reads)."""
+    if connections < MIN_CONNECTIONS:
+        raise ValueError(f"at least {MIN_CONNECTIONS} connections, got {connections}")
+    reads = max(1, connections // 3)
+    return connections - reads, reads
+
+
+def _pooled(url: str, most: int, **options: Any) -> Engine:
+    """A pool of at most `most` connections, half of them kept open between uses."""
+    kept = (most + 1) // 2
+    engine = create_engine(url, pool_size=kept, max_overflow=most - kept, **options)
+    _ping_when_idle(engine)
+    return engine
+
+
 def open_store(url_or_path: str | PathLike[str],
-               offload: Callable[[Callable[[], Any]], Any] = _inline) -> Store:
+               offload: Callable[[Callable[[], Any]], Any] = _inline,
+               connections: int = DB_CONNECTIONS) -> Store:
     """Open (and migrate) the database at a SQLAlchemy URL or a SQLite file path.
 
-    On PostgreSQL `offload` is ignored: a green psycopg2 call must stay on the
-    hub (it breaks in a real thread), and its commits do not block the hub."""
+    On a database server this process opens at most `connections` (`pool_sizes`);
+    a SQLite file is not a server and ignores it. On PostgreSQL `offload` is
+    ignored: a green psycopg2 call must stay on the hub (it breaks in a real
+    thread), and its commits do not block the hub."""
     url = _sqlite_url(str(url_or_path))
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False})
@@ -251,12 +273,10 @@ def open_store(url_or_path: str | PathLike[str],
     if is_postgresql(url):
         _make_psycopg2_green()
         url = _psycopg2_url(url)
-    engine = create_engine(url, pool_size=10, max_overflow=10)
-    _ping_when_idle(engine)
+    transactions, reads = pool_sizes(connections)
     if not is_postgresql(url):
-        return Store(engine)
+        return Store(_pooled(url, transactions))
     # Reads in autocommit from a pool of their own: switching a pooled connection
     # there and back would cost a SET each way, as much as the BEGIN and COMMIT.
-    reader = create_engine(url, pool_size=5, max_overflow=5, isolation_level="AUTOCOMMIT")
-    _ping_when_idle(reader)
-    return Store(engine, reader=reader)
+    return Store(_pooled(url, transactions),
+                 reader=_pooled(url, reads, isolation_level="AUTOCOMMIT"))

@@ -40,6 +40,20 @@ def _workers(value: str) -> int:
     return count
 
 
+DB_CONNECTIONS, MIN_CONNECTIONS = 30, 2  # controller.store's (not imported here: slow)
+
+
+def _connections(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if not MIN_CONNECTIONS <= count <= 1000:
+        raise argparse.ArgumentTypeError(
+            f"connections per process must be {MIN_CONNECTIONS}..1000, got {value}")
+    return count
+
+
 def _rate(value: str) -> float:
     try:
         rate = float(value)
@@ -119,6 +133,11 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--api-workers", type=_workers, default=2,
                    help="processes that answer API reads beside the controller (0-16; "
                         "0: the controller answers everything itself)")
+    c.add_argument("--db-connections", type=_connections, default=DB_CONNECTIONS, metavar="N",
+                   help="on PostgreSQL: the most connections each process of this instance "
+                        "(the controller, each API worker, the webhook delivery process) opens "
+                        f"for its work, a third of them for reads (default {DB_CONNECTIONS}; "
+                        "the controller holds two more); ignored on SQLite")
     c.add_argument("--api-rate", type=_rate, default=1000.0,
                    help="API requests per second per token, over the whole controller "
                         "(0: no limit); more gets 429 rate_limited")
@@ -186,6 +205,7 @@ def _controller(args: argparse.Namespace) -> int:
                         api_host=args.api_host, api_port=args.api_port,
                         tls_cert=args.tls_cert, tls_key=args.tls_key,
                         api_workers=args.api_workers, api_rate=args.api_rate,
+                        db_connections=args.db_connections,
                         api_burst=args.api_burst, insecure_http=args.insecure_http,
                         instance=args.instance or f"{socket.gethostname()}:{args.api_port}",
                         webhook_retry_base=args.webhook_retry_base)

@@ -28,6 +28,7 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     api_workers: int = 2  # processes that answer reads beside the controller (0: none)
+    db_connections: int = 30  # per process on PostgreSQL (controller.store.DB_CONNECTIONS)
     api_rate: float = 1000.0  # API requests per second per token, whole controller (0: off)
     api_burst: float = 1000.0  # requests a token may send at once above the rate
     insecure_http: bool = False  # plain HTTP allowed on a non-loopback --api-host

@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     eventlet.monkey_patch()
 
     from controller.core import ServiceCore
-    from controller.store import open_store
+    from controller.store import DB_CONNECTIONS, open_store
     from metroshare.settings import ADMIN_TOKEN_ENV
     from northbound import http_server
     from northbound.app import NorthboundApp
@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--controller-socket", required=True)
     parser.add_argument("--topology", type=Path, required=True)
     parser.add_argument("--db", required=True)
+    parser.add_argument("--db-connections", type=int, default=DB_CONNECTIONS)
     parser.add_argument("--tls-cert", type=Path)
     parser.add_argument("--tls-key", type=Path)
     parser.add_argument("--idle-timeout", type=float, default=60.0)
@@ -154,7 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format=f"api-worker {os.getpid()}: %(message)s")
 
     topology = load_topology(args.topology)
-    core = ServiceCore(topology, open_store(args.db), admin_token=os.environ[ADMIN_TOKEN_ENV],
+    core = ServiceCore(topology, open_store(args.db, connections=args.db_connections),
+                       admin_token=os.environ[ADMIN_TOKEN_ENV],
                        replica=True)
     site = NorthboundApp(core)
     sock = socket.socket(fileno=args.listen_fd)  # green: socket is patched by now

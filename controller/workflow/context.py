@@ -44,14 +44,6 @@ class Context:
     _down_read_at: float = float("-inf")
 
     @property
-    def down_switches(self) -> set[str]:
-        return self._network_down()[0]
-
-    @property
-    def down_links(self) -> set[str]:
-        return self._network_down()[1]
-
-    @property
     def follows_network(self) -> bool:
         """Down switches and links come from the database (the leader writes them)."""
         return self.replica or (self.clustered and self.generation is None)
@@ -59,10 +51,18 @@ class Context:
     def reset_down(self) -> None:
         self._down, self._down_read_at = (set(), set()), float("-inf")
 
-    def _network_down(self) -> tuple[set[str], set[str]]:
+    def network_down(self, conn: Connection | None = None) -> tuple[set[str], set[str]]:
+        """(down switches, down links). This instance's own, or, where it follows
+        the network, the leader's as recorded at most DOWN_STALE_S ago: read through
+        `conn` when the caller holds one. A second connection from the same pool,
+        taken while holding one, waits forever once every connection is held by a
+        request doing the same."""
         if self.follows_network and time.monotonic() - self._down_read_at > DOWN_STALE_S:
-            with self.store.read() as conn:
-                rows = conn.execute(select(network_down.c.kind, network_down.c.name)).all()
+            if conn is None:
+                with self.store.read() as own:
+                    rows = own.execute(_DOWN).all()
+            else:
+                rows = conn.execute(_DOWN).all()
             self._down = ({n for k, n in rows if k == "switch"},
                           {n for k, n in rows if k == "link"})
             self._down_read_at = time.monotonic()
@@ -81,6 +81,7 @@ _PARTICIPANT = select(members.c.id).where(
     members.c.service_id == bindparam("service_id"), members.c.party_id == bindparam("party_id"),
     members.c.state != REMOVED).limit(1)
 SERVICE = select(services).where(services.c.id == bindparam("id"))
+_DOWN = select(network_down.c.kind, network_down.c.name)
 
 
 def record(conn: Connection, ctx: Context, actor: Actor | str, action: str,

@@ -47,7 +47,7 @@ def _set_down(ctx: Context, kind: str, name: str, down: bool, action: str,
     (and the standby instances: only the leader records them)."""
     if ctx.follows_network:
         return
-    known = ctx.down_switches if kind == "switch" else ctx.down_links
+    known = ctx.network_down()[0 if kind == "switch" else 1]
     if (name in known) == down:
         return
     (known.add if down else known.discard)(name)
@@ -66,6 +66,7 @@ def topology_view(ctx: Context, actor: Actor) -> dict[str, Any]:
         reserved = reserved_by_link(conn)
         rows = conn.execute(select(interfaces, parties.c.name.label("party")).join(
             parties, parties.c.id == interfaces.c.party_id)).mappings().all()
+        down_links = ctx.network_down(conn)[1]
     on_port = {PortRef(r["switch"], r["port"]): r for r in rows}
     edge = sorted(set(on_port) | {h.edge_port for h in topo.hosts.values()})
     return {
@@ -74,7 +75,7 @@ def topology_view(ctx: Context, actor: Actor) -> dict[str, Any]:
                      for s in topo.switches.values()],
         "links": [{"ends": [str(link.a), str(link.b)], "capacity_mbps": link.capacity_mbps,
                    "reserved_mbps": reserved.get(link_id(link), 0),
-                   "up": link_id(link) not in ctx.down_links}
+                   "up": link_id(link) not in down_links}
                   for link in topo.links],
         "edge_ports": [{"switch": p.switch, "port": p.port,
                         "interface": _interface_on(on_port.get(p), actor)} for p in edge],
@@ -92,11 +93,12 @@ def stats(ctx: Context) -> dict[str, Any]:
     with ctx.store.read() as conn:
         by_state = dict(conn.execute(select(services.c.state, func.count())
                                      .group_by(services.c.state)).all())
-        if ctx.down_switches or ctx.down_links:  # only then can an active one be degraded
+        down = ctx.network_down(conn)
+        if down[0] or down[1]:  # only then can an active one be degraded
             active = conn.execute(select(services).where(
                 services.c.state == ACTIVE)).mappings().all()
             found = members_of(conn, [s["id"] for s in active])
-            degraded = sum(1 for s in active if is_degraded(ctx, found[s["id"]]))
+            degraded = sum(1 for s in active if is_degraded(ctx, found[s["id"]], down))
             by_state[ACTIVE] = by_state.get(ACTIVE, 0) - degraded
             by_state[DEGRADED] = degraded
             by_state = {state: n for state, n in by_state.items() if n}

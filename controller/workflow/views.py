@@ -124,9 +124,11 @@ def service_state(conn: Connection, service_id: int) -> tuple[Row, list[Row]]:
     return service, rows
 
 
-def is_degraded(ctx: Context, rows: list[Row]) -> bool:
-    """True while a switch or link the service's live members span is down."""
-    if not (ctx.down_switches or ctx.down_links):
+def is_degraded(ctx: Context, rows: list[Row], down: tuple[set[str], set[str]]) -> bool:
+    """True while a switch or link the service's live members span is down
+    (`down`: `Context.network_down`)."""
+    down_switches, down_links = down
+    if not (down_switches or down_links):
         return False
     ports = [PortRef(m["switch"], m["port"]) for m in rows if m["state"] in LIVE_MEMBER_STATES]
     # A topology edited since the interface was registered must not break a view.
@@ -134,14 +136,15 @@ def is_degraded(ctx: Context, rows: list[Row]) -> bool:
     if not ports:
         return False
     subtree = ctx.topology.subtree(ports)
-    return bool(subtree.switches & ctx.down_switches
-                or {link_id(link) for link in subtree.links} & ctx.down_links)
+    return bool(subtree.switches & down_switches
+                or {link_id(link) for link in subtree.links} & down_links)
 
 
-def shown_state(ctx: Context, service: Row, rows: list[Row]) -> str:
+def shown_state(ctx: Context, service: Row, rows: list[Row],
+                down: tuple[set[str], set[str]]) -> str:
     """`degraded` while a switch or link on the path is down, or a member's party is
     suspended (its rules are off the switches until it is resumed)."""
-    if service["state"] == ACTIVE and is_degraded(ctx, rows):
+    if service["state"] == ACTIVE and is_degraded(ctx, rows, down):
         return DEGRADED
     if service["state"] in LIVE_SERVICE_STATES and any(m["state"] == SUSPENDED for m in rows):
         return DEGRADED
@@ -167,13 +170,14 @@ def service_views(conn: Connection, ctx: Context, rows: list[Row],
     missing = {s["owner_id"] for s in rows} - owners.keys()
     if missing:
         owners |= party_names(conn, missing)
+    down = ctx.network_down(conn)
     return [{
         "id": service["id"],
         "name": service["name"],
         "kind": service["kind"],
         "attributes": dict(service["attributes"]),
         "owner": owners[service["owner_id"]],
-        "state": shown_state(ctx, service, found[service["id"]]),
+        "state": shown_state(ctx, service, found[service["id"]], down),
         "vlan": service["vlan"],
         "members": [{"party": m["party"], "interface": m["interface"],
                      "ce_vlan": m["ce_vlan"] or None, "role": m["role"],

@@ -98,7 +98,8 @@ def test_only_the_leader_delivers_and_the_next_one_carries_on(tmp_path: Path,
     a, b = (Controller(tmp_path / name, db=pg_url, admin_token="cluster-admin-token",
                        api_workers=1) for name in "ab")
     for controller, name in ((a, "a"), (b, "b")):
-        controller.extra_args = ["--instance", name, "--webhook-retry-base", RETRY_BASE]
+        controller.extra_args = ["--instance", name, "--webhook-retry-base", RETRY_BASE,
+                                 "--db-connections", "2"]  # each of its processes: the fewest
     try:
         a.start()
         assert _until(lambda: _role(a) == "leader")

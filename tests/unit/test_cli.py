@@ -87,6 +87,22 @@ def test_a_bad_api_rate_exits_2(metro_yaml, tmp_path, value):
     assert run(*controller_args(metro_yaml, tmp_path / "db", "--api-rate", value)).returncode == 2
 
 
+def test_database_connections_per_process_default_to_the_stores() -> None:
+    from controller.store import DB_CONNECTIONS, MIN_CONNECTIONS
+
+    given = parser().parse_args(["controller", "--topology", "t", "--db", "d"])
+    assert given.db_connections == DB_CONNECTIONS
+    assert parser().parse_args(["controller", "--topology", "t", "--db", "d", "--db-connections",
+                                str(MIN_CONNECTIONS)]).db_connections == MIN_CONNECTIONS
+
+
+@pytest.mark.parametrize("value", ["1", "0", "1001", "many"])
+def test_bad_database_connections_exit_2_naming_the_option(metro_yaml, tmp_path, value):
+    done = run(*controller_args(metro_yaml, tmp_path / "db", "--db-connections", value))
+    assert done.returncode == 2
+    assert f"--db-connections: connections per process must be 2..1000, got {value}" in done.stderr
+
+
 @pytest.mark.parametrize("which", ["db", "token"])
 def test_a_linked_database_or_token_file_is_refused(metro_yaml, tmp_path, which):
     db = tmp_path / "metro.db"

@@ -29,7 +29,7 @@ from controller.core import ServiceCore
 from controller.errors import ServiceError
 from controller.model import ADMIN
 from controller.schema import services
-from controller.store import dedicated_connection, open_store
+from controller.store import MIN_CONNECTIONS, dedicated_connection, open_store
 from tests.unit.test_core_fixtures import (
     ADMIN_TOKEN,
     RecordingProvisioner,
@@ -48,8 +48,10 @@ def wait_for(check, timeout: float = 5.0) -> None:
 
 @contextmanager
 def member(pg_url: str, name: str) -> Iterator[tuple[Cluster, ServiceCore, RecordingProvisioner]]:
-    """One instance: its cluster part, its core (on the same database) and its switches."""
-    store = open_store(pg_url)
+    """One instance: its cluster part, its core (on the same database) and its switches.
+    Its store has the fewest connections a process may be given (one for transactions,
+    one for reads): no step may wait for a second one from a pool while it holds one."""
+    store = open_store(pg_url, connections=MIN_CONNECTIONS)
     cluster = Cluster(store, name)
     core = ServiceCore(metro_topology(), store, admin_token=ADMIN_TOKEN, clustered=True)
     switches = RecordingProvisioner()

@@ -1,15 +1,26 @@
 """The PostgreSQL pools: a connection idle for a while is pinged before use, and
-a dead one replaced without failing the request; one just used is not pinged."""
+a dead one replaced without failing the request; one just used is not pinged; a
+process opens no more connections than it is given, and needs no more than two."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
 
 from controller import store as store_module
-from controller.store import Store, dedicated_connection, open_store
+from controller.core import ServiceCore
+from controller.model import ADMIN
+from controller.store import MIN_CONNECTIONS, Store, dedicated_connection, open_store, pool_sizes
+from tests.unit.test_core_fixtures import (
+    ADMIN_TOKEN,
+    RecordingProvisioner,
+    ethernet_body,
+    metro_topology,
+    party_body,
+)
 
 BACKEND = text("SELECT pg_backend_pid()")
 
@@ -74,3 +85,77 @@ def test_an_idle_connection_the_server_dropped_is_replaced(
     with opened() as conn:
         after = conn.execute(BACKEND).scalar_one()
     assert after != before
+
+
+def test_connections_are_shared_a_third_for_reads() -> None:
+    assert pool_sizes(30) == (20, 10)
+    assert pool_sizes(MIN_CONNECTIONS) == (1, 1)
+    with pytest.raises(ValueError, match="at least 2 connections, got 1"):
+        pool_sizes(1)
+
+
+def open_connections(url: str) -> int:
+    """Sessions on this test's database, besides the one asking."""
+    conn = dedicated_connection(url)
+    try:
+        cursor = conn.cursor()
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                       "current_database() AND pid <> pg_backend_pid()")
+        return cursor.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_a_process_opens_no_more_connections_than_it_is_given(pg_url: str) -> None:
+    store = open_store(pg_url, connections=3)  # 2 for transactions, 1 for reads
+    seen: list[int] = []
+    start = threading.Barrier(13)
+
+    def work() -> None:
+        start.wait()
+        for _ in range(3):
+            with store.transaction() as conn:
+                conn.execute(text("SELECT pg_sleep(0.02)"))
+            with store.read() as conn:
+                conn.execute(text("SELECT pg_sleep(0.02)"))
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    while any(thread.is_alive() for thread in threads):
+        seen.append(open_connections(pg_url))
+    for thread in threads:
+        thread.join()
+    store.close()
+    assert 2 <= max(seen) <= 3  # twelve at once wait their turn
+
+
+def test_an_api_worker_answers_many_readers_with_one_read_connection(pg_url: str) -> None:
+    """A view reads the down switches and links through the connection its request
+    holds: with a second one taken from the same pool, readers holding every
+    connection would each wait for another, until the pool's timeout."""
+    core = ServiceCore(metro_topology(), open_store(pg_url), admin_token=ADMIN_TOKEN)
+    core.set_provisioner("ethernet", RecordingProvisioner())
+    owner = core.authenticate(core.create_party(ADMIN, party_body("own", [("acc1", 2)]))["token"])
+    joiner = core.authenticate(core.create_party(
+        ADMIN, party_body("join", [("acc3", 2)], first_mac=9))["token"])
+    created = core.create_service(owner, ethernet_body("s", "own-if0"))
+    offer = core.create_offer(owner, created["id"], {"party": "join"})
+    assert core.accept_offer(joiner, offer["id"], {"interface": "join-if0"}
+                             )["service"]["state"] == "active"  # only then is health read
+    worker = ServiceCore(metro_topology(), open_store(pg_url, connections=MIN_CONNECTIONS),
+                         admin_token=ADMIN_TOKEN, replica=True)
+    listed: list[list[int]] = []
+
+    def read() -> None:
+        for _ in range(5):
+            listed.append([s["id"] for s in worker.list_services(owner)])
+
+    threads = [threading.Thread(target=read, daemon=True) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert not any(thread.is_alive() for thread in threads)
+    assert listed == [[created["id"]]] * 40
