@@ -365,6 +365,25 @@ def _reopen(ctx: Context, actor: Actor, offer_id: int, member_id: int) -> None:
             party_id=None if offer["code_hash"] else offer["party_id"]))
         record(conn, ctx, actor, "offer_reopened", offer["service_id"], actor.name,
                offer=offer_id, reason="provisioning_failed")
+        _undo_close(conn, ctx, offer)
+
+
+def _undo_close(conn: Connection, ctx: Context, accepted: Row) -> None:
+    """The other offers that this acceptance withdrew because it filled a
+    point-to-point service (`_close_offers`, in the acceptance's transaction, so
+    decided at the same instant) are pending again, unless they expired since."""
+    closed = conn.execute(select(offers.c.id, parties.c.name.label("party"))
+                          .outerjoin(parties, parties.c.id == offers.c.party_id)
+                          .where(offers.c.service_id == accepted["service_id"],
+                                 offers.c.state == WITHDRAWN,
+                                 offers.c.decided_at == accepted["decided_at"],
+                                 offers.c.expires_at > ctx.clock())).all()
+    if closed:
+        conn.execute(update(offers).where(offers.c.id.in_([o.id for o in closed]))
+                     .values(state=OFFER_PENDING, decided_at=None))
+    for offer in closed:
+        record(conn, ctx, "system", "offer_reopened", accepted["service_id"], offer.party,
+               offer=offer.id, reason="point_to_point_not_filled")
 
 
 def _issue_orders(conn: Connection, service_id: int, now: float) -> None:

@@ -206,6 +206,43 @@ def test_failed_provisioning_keeps_nothing_and_the_offer_open(world: World) -> N
     check_invariants(world.core, world.store)
 
 
+def test_a_failed_acceptance_that_filled_a_point_to_point_service_reopens_its_other_offers(
+        world: World) -> None:
+    """The acceptance withdrew the other pending offers because the service was full;
+    the switches did not take it, so they are pending again (an owner's own
+    withdrawal and an offer that expired meanwhile stay as they are)."""
+    service = p2p(world)
+    sid = service["id"]
+    to_carol = world.core.create_offer(world.alice, sid, {"party": "carol"})["id"]
+    code = world.core.create_offer(world.alice, sid, {})
+    short = world.core.create_offer(world.alice, sid, {"party": "dave", "expires_in_s": 60})["id"]
+    world.net.fail_for.add("bob")
+    to_bob = world.core.create_offer(world.alice, sid, {"party": "bob"})["id"]
+    world.clock.now += 30
+    with pytest.raises(ServiceError) as info:
+        world.core.accept_offer(world.bob, to_bob, {"interface": "bob-if0"})
+    assert info.value.code == "provisioning_failed"
+    states = {o["id"]: o["state"] for o in world.core.list_offers(world.alice)}
+    assert states == {to_carol: "pending", code["id"]: "pending", short: "pending",
+                      to_bob: "pending"}
+    reopened = [(e["party"], e["detail"].get("reason")) for e in
+                world.core.list_events(ADMIN, service=sid) if e["action"] == "offer_reopened"]
+    assert sorted(reopened, key=str) == sorted(
+        [("bob", "provisioning_failed"), ("carol", "point_to_point_not_filled"),
+         ("dave", "point_to_point_not_filled"), (None, "point_to_point_not_filled")], key=str)
+    check_invariants(world.core, world.store)
+
+    # Filled again, and this time the switches take it; an expiry and a withdrawal stay.
+    world.core.withdraw_offer(world.alice, to_carol)
+    world.net.fail_for.clear()
+    world.clock.now += 31  # dave's offer is past its expiry
+    world.core.accept_offer(world.bob, to_bob, {"interface": "bob-if0"})
+    states = {o["id"]: o["state"] for o in world.core.list_offers(world.alice)}
+    assert states == {to_carol: "withdrawn", code["id"]: "withdrawn", short: "expired",
+                      to_bob: "accepted"}
+    check_invariants(world.core, world.store)
+
+
 def test_failed_first_acceptance_leaves_service_pending_without_vlan(world: World) -> None:
     service = p2p(world)
     world.net.fail_for.add("bob")
