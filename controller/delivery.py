@@ -27,6 +27,7 @@ import http.client
 import json
 import logging
 import os
+import queue
 import ssl
 import threading
 import time
@@ -156,27 +157,80 @@ def settle(store: Store, tried: Sequence[tuple[dict[str, Any], str | None]], now
         conn.execute(_SETTLE, rows)
 
 
+class Sender:
+    """Keeps every due webhook's oldest delivery going, up to SENDERS at once, and
+    records each outcome as soon as it is known: a slow or silent receiver holds
+    its own webhook's next event, never another webhook's."""
+
+    def __init__(self, store: Store, pool: ThreadPoolExecutor, base: float,
+                 clock: Callable[[], float] = time.time, generation: int | None = None) -> None:
+        self.store, self.pool, self.base = store, pool, base
+        self.clock, self.generation = clock, generation
+        self.in_flight: set[int] = set()  # webhooks with an attempt not yet recorded
+        self._done: queue.Queue[tuple[dict[str, Any], str | None]] = queue.Queue()
+
+    def start_due(self) -> int:
+        """Start an attempt for each due delivery whose webhook has none going; how many."""
+        rows = [row for row in due(self.store, self.clock(), self.generation)
+                if row["webhook_id"] not in self.in_flight]
+        for row in rows:
+            self.in_flight.add(row["webhook_id"])
+            self.pool.submit(self._attempt, row)
+        return len(rows)
+
+    def _attempt(self, row: dict[str, Any]) -> None:
+        try:
+            error = attempt(row)
+        except Exception as exc:  # noqa: BLE001 - recorded as the attempt's error
+            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
+        self._done.put((row, error))
+
+    def settle_done(self, wait: float = 0.0) -> int:
+        """Record, in one transaction, every attempt finished by now (waiting up to
+        `wait` seconds for the first); how many. One whose outcome could not be
+        recorded is tried again later (at least once)."""
+        tried = []
+        try:
+            tried.append(self._done.get(timeout=wait) if wait > 0 else self._done.get_nowait())
+            while True:
+                tried.append(self._done.get_nowait())
+        except queue.Empty:
+            pass
+        if tried:
+            try:
+                settle(self.store, tried, self.clock(), self.base)
+            finally:
+                self.in_flight -= {row["webhook_id"] for row, _ in tried}
+        return len(tried)
+
+
 def deliver_due(store: Store, pool: ThreadPoolExecutor, base: float,
                 clock: Callable[[], float] = time.time, generation: int | None = None) -> int:
-    """One round: try every due delivery at once, record the outcomes; how many."""
-    rows = due(store, clock(), generation)
-    if rows:
-        outcomes = list(pool.map(attempt, rows))
-        settle(store, list(zip(rows, outcomes, strict=True)), clock(), base)
-    return len(rows)
+    """One round, all at once: try every due delivery and record every outcome; how
+    many were tried. (`run` does not wait for a round; this is for a stepped clock.)"""
+    sender = Sender(store, pool, base, clock, generation)
+    started = sender.start_due()
+    while sender.in_flight:
+        sender.settle_done(wait=POLL_S)
+    return started
 
 
 def run(store: Store, base: float, stop: threading.Event, generation: int | None = None
         ) -> None:
-    """Rounds until `stop`; waits POLL_S whenever nothing was due."""
+    """Until `stop`: start what is due, record what finished; while nothing new is
+    due, wait up to POLL_S for an attempt to finish."""
     with ThreadPoolExecutor(SENDERS, thread_name_prefix="webhook") as pool:
+        sender = Sender(store, pool, base, generation=generation)
         while not stop.is_set():
             try:
-                busy = deliver_due(store, pool, base, generation=generation)
+                if sender.start_due():
+                    sender.settle_done()
+                elif sender.in_flight:
+                    sender.settle_done(wait=POLL_S)
+                else:
+                    stop.wait(POLL_S)
             except Exception:  # a database hiccup must not end deliveries
                 LOG.exception("webhook round failed")
-                busy = 0
-            if not busy:
                 stop.wait(POLL_S)
 
 

@@ -1,6 +1,6 @@
 """A real HTTP server in a thread that receives webhook deliveries: it keeps each
 request (headers and raw body) and answers the statuses queued in `answers`,
-then 200."""
+then 200 — while `gate` is cleared, only once it is set (a slow receiver)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ class Receiver:
     def __init__(self, port: int = 0) -> None:
         self.got: list[Received] = []
         self.answers: list[int] = []
+        self.gate = threading.Event()
+        self.gate.set()
         self._lock = threading.Lock()
         receiver = self
 
@@ -46,6 +48,7 @@ class Receiver:
                 with receiver._lock:
                     status = receiver.answers.pop(0) if receiver.answers else 200
                     receiver.got.append(Received(dict(self.headers), body, status))
+                receiver.gate.wait()
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -75,5 +78,6 @@ class Receiver:
         return done(self.delivered())
 
     def close(self) -> None:
+        self.gate.set()
         self.server.shutdown()
         self.server.server_close()

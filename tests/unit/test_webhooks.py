@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from controller.delivery import deliver_due, retry_delay
+from controller.delivery import Sender, deliver_due, retry_delay
 from controller.model import ADMIN, Actor
 from controller.schema import deliveries, leadership, webhooks
 from controller.store import open_store
@@ -289,6 +289,35 @@ def test_a_delivery_is_given_up_after_its_schedule_and_the_next_one_goes(
     assert row["last_error"] == "HTTP 503"
     _deliver_all(world, pool)
     assert [r.event["id"] for r in receiver.delivered()] == queued[1:]
+
+
+def test_a_slow_receiver_holds_back_only_its_own_webhook(
+        world: World, receiver: Receiver, pool: ThreadPoolExecutor) -> None:
+    slow = Receiver()
+    try:
+        fast_hook, slow_hook = _hook(world, ADMIN, receiver.url), _hook(world, ADMIN, slow.url)
+        p2p(world)
+        world.core.create_service(world.bob, ethernet_body("b", "bob-if0"))
+        fast_queued, slow_queued = _queued(world, fast_hook), _queued(world, slow_hook)
+        assert len(fast_queued) >= 3
+        slow.gate.clear()  # it takes the request and answers only when let (< TIMEOUT_S)
+        sender = Sender(world.store, pool, BASE, world.clock)
+
+        def step_until(done) -> None:
+            for _ in range(100):
+                if done():
+                    return
+                sender.start_due()
+                sender.settle_done(wait=0.1)
+            raise AssertionError("timed out")
+
+        step_until(lambda: [r.event["id"] for r in receiver.delivered()] == fast_queued)
+        assert len(slow.got) == 1 and sender.in_flight == {slow_hook}  # still waiting
+        slow.gate.set()
+        step_until(lambda: [r.event["id"] for r in slow.delivered()] == slow_queued)
+        assert [r.event["id"] for r in slow.got] == slow_queued  # each once, in order
+    finally:
+        slow.close()
 
 
 def test_an_unreachable_receiver_is_an_error_not_a_crash(world: World,
