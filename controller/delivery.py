@@ -215,12 +215,13 @@ def deliver_due(store: Store, pool: ThreadPoolExecutor, base: float,
     return started
 
 
-def run(store: Store, base: float, stop: threading.Event, generation: int | None = None
-        ) -> None:
+def run(store: Store, base: float, stop: threading.Event, generation: int | None = None,
+        clock: Callable[[], float] = time.time) -> None:
     """Until `stop`: start what is due, record what finished; while nothing new is
-    due, wait up to POLL_S for an attempt to finish."""
+    due, wait up to POLL_S for an attempt to finish. The attempts going when it
+    stops are waited for and recorded."""
     with ThreadPoolExecutor(SENDERS, thread_name_prefix="webhook") as pool:
-        sender = Sender(store, pool, base, generation=generation)
+        sender = Sender(store, pool, base, clock, generation)
         while not stop.is_set():
             try:
                 if sender.start_due():
@@ -232,6 +233,7 @@ def run(store: Store, base: float, stop: threading.Event, generation: int | None
             except Exception:  # a database hiccup must not end deliveries
                 LOG.exception("webhook round failed")
                 stop.wait(POLL_S)
+    sender.settle_done()  # the attempts that were going: all finished by now
 
 
 def main(argv: list[str] | None = None) -> None:

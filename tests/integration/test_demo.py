@@ -12,9 +12,34 @@ from pathlib import Path
 import pytest
 
 from metroshare.demo import DemoApi
-from tests.harness import free_port
+from tests.harness import METRO_YAML, free_port
+from topology import load_topology
 
 pytestmark = pytest.mark.network
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process started by `pid`, and by those, now."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        except FileNotFoundError:
+            continue
+        for child in map(int, children):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 @pytest.mark.parametrize("channel", [[], ["--tls-openflow"]], ids=["tcp", "tls-openflow"])
@@ -47,10 +72,11 @@ def test_demo_runs_and_cleans_up(network_lock, channel):
         assert me["name"] == "acme" and {i["name"] for i in me["interfaces"]} == {
             "acme-h1", "acme-h5"}
     finally:
+        started = descendants(proc.pid)  # the controller, its workers, the host shells
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
-    assert subprocess.run(["ovs-vsctl", "list-br"], capture_output=True,
-                          text=True).stdout.split() == []
-    for pattern in ("mininet:h[0-9]", "metroshare.cli controller"):
-        left = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
-        assert left == "", pattern
+    assert len(started) > 8  # at least the controller and the eight hosts' shells
+    assert [pid for pid in started if alive(pid)] == []
+    bridges = subprocess.run(["ovs-vsctl", "list-br"], capture_output=True,
+                             text=True).stdout.split()
+    assert set(bridges) & set(load_topology(METRO_YAML).switches) == set()

@@ -7,6 +7,8 @@ deposed leader."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from controller.delivery import Sender, deliver_due, retry_delay
+from controller.delivery import Sender, deliver_due, retry_delay, run
 from controller.model import ADMIN, Actor
 from controller.schema import deliveries, leadership, webhooks
 from controller.store import open_store
@@ -318,6 +320,39 @@ def test_a_slow_receiver_holds_back_only_its_own_webhook(
         assert [r.event["id"] for r in slow.got] == slow_queued  # each once, in order
     finally:
         slow.close()
+
+
+def test_the_delivery_loop_keeps_going_past_a_slow_receiver_and_records_it_on_stop(
+        world: World, receiver: Receiver) -> None:
+    slow = Receiver()
+    stop = threading.Event()
+    loop = threading.Thread(target=run, args=(world.store, BASE, stop),
+                            kwargs={"clock": world.clock})
+    try:
+        fast_hook, slow_hook = _hook(world, ADMIN, receiver.url), _hook(world, ADMIN, slow.url)
+        slow.gate.clear()
+        loop.start()
+        p2p(world)
+        world.core.create_service(world.bob, ethernet_body("b", "bob-if0"))
+        fast_queued = _queued(world, fast_hook)
+        assert receiver.wait_for(lambda got: [r.event["id"] for r in got] == fast_queued)
+        assert len(slow.got) == 1
+        stop.set()
+        time.sleep(0.3)
+        assert loop.is_alive()  # it waits for the attempt going
+        slow.gate.set()
+        loop.join(timeout=10)
+        assert not loop.is_alive()
+        with world.store.read() as conn:
+            first = conn.execute(select(deliveries).where(
+                deliveries.c.webhook_id == slow_hook).order_by(deliveries.c.event_id)
+            ).mappings().first()
+        assert (first["attempts"], first["next_attempt_at"]) == (1, None)
+        assert first["delivered_at"] is not None
+    finally:
+        stop.set()
+        slow.close()
+        loop.join(timeout=10)
 
 
 def test_an_unreachable_receiver_is_an_error_not_a_crash(world: World,
