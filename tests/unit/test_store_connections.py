@@ -94,13 +94,14 @@ def test_connections_are_shared_a_third_for_reads() -> None:
         pool_sizes(1)
 
 
-def open_connections(url: str) -> int:
-    """Sessions on this test's database, besides the one asking."""
+def connections_in_use(url: str) -> int:
+    """Sessions on this test's database in a statement or a transaction, besides the
+    one asking (a pool's closed overflow connection is idle until its backend exits)."""
     conn = dedicated_connection(url)
     try:
         cursor = conn.cursor()
         cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                       "current_database() AND pid <> pg_backend_pid()")
+                       "current_database() AND pid <> pg_backend_pid() AND state <> 'idle'")
         return cursor.fetchone()[0]
     finally:
         conn.close()
@@ -124,7 +125,7 @@ def test_a_process_opens_no_more_connections_than_it_is_given(pg_url: str) -> No
         thread.start()
     start.wait()
     while any(thread.is_alive() for thread in threads):
-        seen.append(open_connections(pg_url))
+        seen.append(connections_in_use(pg_url))
     for thread in threads:
         thread.join()
     store.close()
