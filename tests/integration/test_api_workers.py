@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import running_controller
+from tests.harness import alive, running_controller
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -19,13 +19,6 @@ def workers_of(pid: int) -> list[int]:
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return [int(c) for c in children
             if b"northbound.worker" in Path(f"/proc/{c}/cmdline").read_bytes()]
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_reads_need_no_controller_thread_and_changes_reach_it(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from metroshare.demo import DemoApi
-from tests.harness import METRO_YAML, free_port
+from tests.harness import METRO_YAML, alive, free_port
 from topology import load_topology
 
 pytestmark = pytest.mark.network
@@ -33,13 +33,6 @@ def descendants(pid: int) -> set[int]:
                 found.add(child)
                 todo.append(child)
     return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 @pytest.mark.parametrize("channel", [[], ["--tls-openflow"]], ids=["tcp", "tls-openflow"])

@@ -6,20 +6,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from controller import store as store_module
 from controller.core import ServiceCore
-from controller.model import ADMIN
 from controller.store import MIN_CONNECTIONS, Store, dedicated_connection, open_store, pool_sizes
 from tests.unit.test_core_fixtures import (
     ADMIN_TOKEN,
-    RecordingProvisioner,
-    ethernet_body,
+    build_world,
     metro_topology,
-    party_body,
+    offer_and_accept,
+    p2p,
 )
 
 BACKEND = text("SELECT pg_backend_pid()")
@@ -132,26 +132,22 @@ def test_a_process_opens_no_more_connections_than_it_is_given(pg_url: str) -> No
     assert 2 <= max(seen) <= 3  # twelve at once wait their turn
 
 
-def test_an_api_worker_answers_many_readers_with_one_read_connection(pg_url: str) -> None:
+def test_an_api_worker_answers_many_readers_with_one_read_connection(
+        tmp_path: Path, pg_url: str) -> None:
     """A view reads the down switches and links through the connection its request
     holds: with a second one taken from the same pool, readers holding every
     connection would each wait for another, until the pool's timeout."""
-    core = ServiceCore(metro_topology(), open_store(pg_url), admin_token=ADMIN_TOKEN)
-    core.set_provisioner("ethernet", RecordingProvisioner())
-    owner = core.authenticate(core.create_party(ADMIN, party_body("own", [("acc1", 2)]))["token"])
-    joiner = core.authenticate(core.create_party(
-        ADMIN, party_body("join", [("acc3", 2)], first_mac=9))["token"])
-    created = core.create_service(owner, ethernet_body("s", "own-if0"))
-    offer = core.create_offer(owner, created["id"], {"party": "join"})
-    assert core.accept_offer(joiner, offer["id"], {"interface": "join-if0"}
-                             )["service"]["state"] == "active"  # only then is health read
+    world = build_world(tmp_path, url=pg_url)
+    created = p2p(world)
+    accepted = offer_and_accept(world, created["id"], world.bob, "bob-if0")
+    assert accepted["service"]["state"] == "active"  # only then is health read
     worker = ServiceCore(metro_topology(), open_store(pg_url, connections=MIN_CONNECTIONS),
                          admin_token=ADMIN_TOKEN, replica=True)
     listed: list[list[int]] = []
 
     def read() -> None:
         for _ in range(5):
-            listed.append([s["id"] for s in worker.list_services(owner)])
+            listed.append([s["id"] for s in worker.list_services(world.alice)])
 
     threads = [threading.Thread(target=read, daemon=True) for _ in range(8)]
     for thread in threads:
